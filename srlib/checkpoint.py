@@ -1,0 +1,137 @@
+"""Loading and saving score-model weights, safely.
+
+Reads the authors' released checkpoints (a plain state dict of the EMA
+weights) and srlib's own: the same plain state dict for final weights, or a
+training checkpoint (``"format": "srlib-train-v1"``) whose ``"ema"`` entry is
+used. Files are always read with ``torch.load(..., weights_only=True)``, so a
+checkpoint that carries pickled code is refused, never run.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from srlib.errors import SrlibError
+from srlib.unet import ScoreUNet
+
+TRAIN_FORMAT = "srlib-train-v1"
+WIDTH_KEY = "inc.double_conv.0.weight"
+
+
+def _refusal_reason(err: Exception) -> str:
+    """The first sentence of what torch's weights-only unpickler objected to."""
+    detail = str(err).split("WeightsUnpickler error:", 1)[-1]
+    paragraphs = [" ".join(p.split()) for p in detail.split("\n\n")]
+    first = next((p for p in paragraphs if p), type(err).__name__)
+    return first.split(". ")[0].rstrip(".")
+
+
+def _read(path: Path, map_location):
+    if not path.is_file():
+        raise SrlibError(f"checkpoint {path} not found: give the path of a .pth file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise SrlibError(
+            f"refusing to load {path}: it is not a file of tensors and plain containers "
+            f"({_refusal_reason(err)}); it may hold pickled code, which srlib never runs "
+            f"(if you trust its source, re-save its state_dict() with torch.save)"
+        ) from None
+    except Exception as err:  # zip/EOF/format errors from a truncated or foreign file
+        raise SrlibError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}".splitlines()[0]) from None
+
+
+def _state_dict(obj, path: Path) -> Mapping[str, torch.Tensor]:
+    if isinstance(obj, Mapping) and "format" in obj:
+        if obj["format"] != TRAIN_FORMAT:
+            raise SrlibError(f"{path}: unknown checkpoint format {obj['format']!r} (expected {TRAIN_FORMAT!r})")
+        obj = obj.get("ema")
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise SrlibError(f"{path}: not a state dict of tensors (got {type(obj).__name__})")
+    if WIDTH_KEY not in obj or obj[WIDTH_KEY].dim() != 4:
+        raise SrlibError(f"{path}: no 4-D {WIDTH_KEY!r} weight, so this is not a ScoreUNet state dict")
+    return obj
+
+
+def _listing(items: list[str], limit: int = 3) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def _mismatch(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor]) -> str:
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    shapes = [f"{k} {tuple(found[k].shape)} vs {tuple(v.shape)}"
+              for k, v in expected.items() if k in found and found[k].shape != v.shape]
+    parts = []
+    if missing:
+        parts.append(f"missing keys: {_listing(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys: {_listing(unexpected)}")
+    if shapes:
+        parts.append(f"shapes (file vs model): {_listing(shapes)}")
+    return "; ".join(parts)
+
+
+def load_score_model(path, map_location="cpu") -> ScoreUNet:
+    """Build a ScoreUNet from a checkpoint file, in eval mode.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A plain state dict (the authors' release, srlib's final weights) or an
+        srlib training checkpoint (its EMA weights are used).
+    map_location : str or torch.device
+        Passed to ``torch.load``.
+
+    Raises
+    ------
+    SrlibError
+        If the file is missing, unreadable, holds pickled code, or its keys or
+        shapes are not those of a ScoreUNet.
+    """
+    path = Path(path)
+    state = _state_dict(_read(path, map_location), path)
+    width, in_channels = state[WIDTH_KEY].shape[:2]
+    model = ScoreUNet(width=int(width), in_channels=int(in_channels))
+    problem = _mismatch(model.state_dict(), state)
+    if problem:
+        raise SrlibError(f"{path} does not fit a ScoreUNet of width {width}: {problem}")
+    model.load_state_dict(state)
+    return model.to(device=state[WIDTH_KEY].device).eval()
+
+
+def save_atomically(obj, path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it.
+
+    A crash leaves either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def save_score_model(model: ScoreUNet, path) -> None:
+    """Write the model's weights as a plain CPU state dict, the authors' format."""
+    save_atomically({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)

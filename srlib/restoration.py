@@ -15,11 +15,16 @@ from PIL import Image
 from srlib.errors import SrlibError
 from srlib.sde import marginal_std
 
-# Draws per forward pass on a CPU. Measured on the 2-core CPU of the project
-# machines, width-64 model, N = 3 draws, fp32, channels_last, one image
-# (benchmarks/restoration_batch.py): see DRAWS_PER_PASS_MEASURED.
-CPU_DRAWS_PER_PASS = 1
-DRAWS_PER_PASS_MEASURED = ""
+# How many draws share a forward pass on a CPU: as many as fit in this many
+# pixels (B * H * W per draw). Small passes are dominated by per-layer
+# overhead and gain from batching; large ones lose to cache misses. Measured
+# with benchmarks/restoration_batch.py (width 64, N = 3, fp32, channels_last,
+# 1 thread, CPU time, on the shared 2-core machine), time per image with all 3
+# draws in one pass relative to one draw per pass: 0.69 at 1x64x64, 0.87 at
+# 2x64x64, 0.91 at 1x96x96, 0.95 at 4x64x64, 0.97 at 1x128x128, but 1.03 at
+# 1x192x192 (1.06 without channels_last). So 64 px runs its 3 draws at once
+# and 192 px one at a time.
+CPU_PIXELS_PER_PASS = 3 * 128 * 128
 
 
 def _channels_last(model) -> bool:
@@ -56,7 +61,7 @@ def restoration_error(model, x: torch.Tensor, k: float = 1e-3, n_draws: int = 3,
     batch_size : int, optional
         Draws evaluated together in one forward pass (of ``batch_size * B``
         images); the result is the same for any value. Defaults to all draws
-        on a GPU and ``CPU_DRAWS_PER_PASS`` otherwise.
+        on a GPU; on a CPU as many as fit in ``CPU_PIXELS_PER_PASS`` pixels.
 
     Returns
     -------
@@ -66,7 +71,9 @@ def restoration_error(model, x: torch.Tensor, k: float = 1e-3, n_draws: int = 3,
     if noise is not None and tuple(noise.shape) != (n_draws, *x.shape):
         raise ValueError(f"noise has shape {tuple(noise.shape)}, expected {(n_draws, *x.shape)}")
     if batch_size is None:
-        batch_size = n_draws if x.device.type == "cuda" else CPU_DRAWS_PER_PASS
+        batch_size = n_draws
+        if x.device.type == "cpu":
+            batch_size = min(max(CPU_PIXELS_PER_PASS // x[:, 0].numel(), 1), n_draws)
     memory_format = torch.channels_last if _channels_last(model) else torch.contiguous_format
     times = torch.full((x.shape[0],), k, dtype=x.dtype, device=x.device)
     std = marginal_std(times)[:, None, None, None]

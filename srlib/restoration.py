@@ -23,7 +23,9 @@ from srlib.sde import marginal_std
 # draws in one pass relative to one draw per pass: 0.69 at 1x64x64, 0.87 at
 # 2x64x64, 0.91 at 1x96x96, 0.95 at 4x64x64, 0.97 at 1x128x128, but 1.03 at
 # 1x192x192 (1.06 without channels_last). So 64 px runs its 3 draws at once
-# and 192 px one at a time.
+# and 192 px one at a time. (Two threads, wall clock, under a load of 4-8 from
+# other processes favoured batching at both sizes, 0.52 and 0.76: thread
+# contention, not the cost of the computation.)
 CPU_PIXELS_PER_PASS = 3 * 128 * 128
 
 

@@ -1,0 +1,245 @@
+"""Evaluate a score model on a test split: anomaly maps, scores, the paper's metrics.
+
+``evaluate_model`` returns every map and score (for notebooks);
+``evaluate_checkpoint`` is ``srlib evaluate``: it reads an srlib checkpoint
+(training checkpoint or final weights: image size from the saved
+configuration) or the authors' plain state dict (192 px), and writes into
+its output folder
+
+``result.json``
+    Image AUROC, pixel AUROC, AUPRO, the evaluation settings, the training
+    configuration, timing, the srlib version and where the data came from.
+``overlays/``
+    PNGs of a sample of test images: input | anomaly map over the input |
+    ground truth. Map colours share one scale across the category.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from srlib import __version__
+from srlib.atomic import write_bytes, write_text
+from srlib.config import TrainConfig
+from srlib.errors import SrlibError
+
+RESULT = "result.json"
+OVERLAYS = "overlays"
+AUTHORS_IMAGE_SIZE = 192
+
+
+@dataclasses.dataclass
+class EvalResult:
+    """Per-image anomaly maps and scores of a test split, and their metrics.
+
+    ``maps`` and ``masks`` are (N, 1, M, M) at the mask size, ``labels`` and
+    ``scores`` (N,); all on the CPU.
+    """
+
+    maps: torch.Tensor
+    masks: torch.Tensor
+    labels: torch.Tensor
+    scores: torch.Tensor
+    image_auroc: float
+    pixel_auroc: float
+    aupro: float
+    seconds: float
+
+    def metrics(self) -> dict:
+        return {"image_auroc": self.image_auroc, "pixel_auroc": self.pixel_auroc, "aupro": self.aupro}
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    dataset,
+    k: float = 1e-3,
+    n_draws: int = 3,
+    resize: str = "bilinear",
+    batch_size: int = 8,
+    seed: int = 0,
+    progress: bool = True,
+) -> EvalResult:
+    """Anomaly maps of every test image (Algorithm 1) and the paper's metrics.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Score model ``model(x, k)``, on the device to evaluate on.
+    dataset : torch Dataset
+        Items with ``image``, ``label`` and ``mask`` (as ``srlib.data.folder_dataset``).
+    k, n_draws : float, int
+        Perturbation time and number of draws (the paper: 1e-3 and 3).
+    resize : {"bilinear", "lanczos"}
+        How raw maps are brought to the masks' size (the authors' code / the paper).
+    batch_size : int
+        Test images per forward pass.
+    seed : int
+        Seeds the perturbations (a generator of their own: the global RNG is left alone).
+    """
+    from srlib.metrics import aupro, image_auroc, pixel_auroc
+    from srlib.restoration import anomaly_map, image_scores, restoration_error
+
+    device = next(model.parameters()).device
+    model.eval()
+    maps, masks, labels = [], [], []
+    started = time.perf_counter()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    loader = DataLoader(dataset, batch_size=batch_size)
+    for batch in tqdm(loader, desc="evaluating", unit="batch", disable=not progress or None, leave=False):
+        raw = restoration_error(model, batch["image"].to(device), k=k, n_draws=n_draws, generator=generator)
+        maps.append(anomaly_map(raw, out_size=batch["mask"].shape[-2:], resize=resize).cpu())
+        masks.append(batch["mask"])
+        labels.append(torch.as_tensor(batch["label"]))
+    seconds = time.perf_counter() - started
+    maps, masks, labels = torch.cat(maps), torch.cat(masks), torch.cat(labels)
+    if labels.min() == labels.max():
+        raise SrlibError("the test split holds only one class (good or defective): AUROC needs both")
+    scores = image_scores(maps)
+    return EvalResult(
+        maps=maps,
+        masks=masks,
+        labels=labels,
+        scores=scores,
+        image_auroc=float(image_auroc(scores, labels)),
+        pixel_auroc=float(pixel_auroc(maps, masks)),
+        aupro=float(aupro(maps, masks)),
+        seconds=seconds,
+    )
+
+
+def describe_checkpoint(path: str | Path) -> tuple[str, TrainConfig | None]:
+    """What kind of file ``path`` is, and the training configuration saved with it (if any).
+
+    A training checkpoint carries its configuration; final weights
+    (``model.pt``) have it in ``config.json`` beside them.
+    """
+    from srlib.checkpoint import TRAIN_FORMAT
+
+    path = Path(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and state.get("format") == TRAIN_FORMAT:
+        return "srlib training checkpoint", TrainConfig.from_dict(state["config"])
+    beside = path.with_name("config.json")
+    if beside.is_file():
+        from srlib.config import load_config
+
+        return "srlib final weights", load_config(beside)
+    return "plain state dict (the authors' format)", None
+
+
+def data_source(dataset: str, root: str | Path, category: str) -> str:
+    """A label of where the images came from: the bundled textures or a benchmark folder."""
+    from srlib.data.textures import MARK
+
+    readme = Path(root) / category / "readme.txt"
+    if readme.is_file():
+        first = readme.read_text(errors="replace").splitlines()[0]
+        if first.startswith(MARK):
+            return "bundled textures (srlib data textures): " + first
+    return f"{dataset} folder {Path(root).resolve()}"
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    dataset: str,
+    root: str | Path,
+    category: str,
+    out: str | Path,
+    k: float = 1e-3,
+    n_draws: int = 3,
+    resize: str = "bilinear",
+    image_size: int | None = None,
+    batch_size: int = 8,
+    seed: int = 0,
+    device: str = "auto",
+    n_overlays: int = 8,
+    progress: bool = True,
+) -> dict:
+    """Evaluate a checkpoint file on a category's test split; write ``result.json`` and overlays to ``out``.
+
+    Returns the dictionary written to ``result.json``.
+    """
+    from srlib.checkpoint import load_score_model
+    from srlib.data import folder_dataset
+    from srlib.device import memory_format, pick_device, set_precision
+
+    device = pick_device(device)
+    set_precision(device, "fp32")
+    model = load_score_model(checkpoint).to(device, memory_format=memory_format(device, None))
+    kind, config = describe_checkpoint(checkpoint)  # a readable ScoreUNet checkpoint, now
+    size = image_size or (config.image_size if config else AUTHORS_IMAGE_SIZE)
+    test = folder_dataset(dataset, root, category, "test", image_size=size)
+    result = evaluate_model(model, test, k=k, n_draws=n_draws, resize=resize, batch_size=batch_size, seed=seed, progress=progress)
+    record = {
+        "dataset": dataset,
+        "category": category,
+        **result.metrics(),
+        "k": k,
+        "n_draws": n_draws,
+        "resize": resize,
+        "image_size": size,
+        "width": model.width,
+        "seed": seed,
+        "checkpoint": str(Path(checkpoint).resolve()),
+        "checkpoint_kind": kind,
+        "config": config.to_dict() if config else None,
+        "images": len(test),
+        "defective_images": int(result.labels.sum()),
+        "data_source": data_source(dataset, root, category),
+        "timing": {"seconds": result.seconds, "seconds_per_image": result.seconds / len(test), "device": str(device)},
+        "srlib_version": __version__,
+    }
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_overlays(test, result, out / OVERLAYS, n_overlays)
+    write_text(out / RESULT, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def overlay_indices(labels: torch.Tensor, count: int) -> list[int]:
+    """Up to ``count`` test images, evenly spread: three quarters defective, the rest good."""
+    defective = torch.nonzero(labels == 1).flatten().tolist()
+    good = torch.nonzero(labels == 0).flatten().tolist()
+    n_defective = min(len(defective), max(count - min(len(good), count // 4), 0))
+    n_good = min(len(good), count - n_defective)
+
+    def spread(items, n):
+        return [items[int(i)] for i in np.linspace(0, len(items) - 1, n)] if n else []
+
+    return sorted(spread(defective, n_defective) + spread(good, n_good))
+
+
+def save_overlays(dataset, result: EvalResult, folder: Path, count: int = 8) -> list[Path]:
+    """Write input | map over input | ground truth strips for a sample of test images."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    low, high = np.quantile(result.maps.numpy(), [0.01, 0.99])  # one colour scale for the category
+    written = []
+    for index in overlay_indices(result.labels, count):
+        item = dataset[index]
+        side = result.maps.shape[-1]
+        image = Image.fromarray(((item["image"].permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8))
+        image = image.resize((side, side), Image.Resampling.BILINEAR)
+        heat = np.clip((result.maps[index, 0].numpy() - low) / max(high - low, 1e-12), 0, 1)
+        colours = Image.fromarray((colormaps["inferno"](heat)[..., :3] * 255).astype(np.uint8))
+        mask = Image.fromarray((result.masks[index, 0].numpy() * 255).astype(np.uint8)).convert("RGB")
+        strip = Image.new("RGB", (3 * side, side))
+        for column, panel in enumerate((image, Image.blend(image, colours, 0.6), mask)):
+            strip.paste(panel, (column * side, 0))
+        buffer = io.BytesIO()
+        strip.save(buffer, format="PNG")
+        path = folder / f"{index:03d}_{item['defect']}.png"
+        write_bytes(path, buffer.getvalue())
+        written.append(path)
+    return written

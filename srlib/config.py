@@ -124,9 +124,9 @@ class TrainConfig:
         return cls(**values)
 
     def differences(self, other: TrainConfig, ignore: tuple[str, ...] = RUNTIME_FIELDS) -> list[str]:
-        """``name: ours -> theirs`` for every field that differs, except ``ignore``."""
+        """``name ours -> theirs`` for every field that differs, except ``ignore``."""
         mine, theirs = self.to_dict(), other.to_dict()
-        return [f"{k}: {mine[k]!r} -> {theirs[k]!r}" for k in mine if k not in ignore and mine[k] != theirs[k]]
+        return [f"{k} {mine[k]!r} -> {theirs[k]!r}" for k in mine if k not in ignore and mine[k] != theirs[k]]
 
 
 # The cpu preset, chosen by measurement on the bundled textures (see the train

@@ -227,8 +227,8 @@ class _Run:
         differences = TrainConfig.from_dict(state["config"]).differences(self.config)
         if differences:
             raise SrlibError(
-                f"--resume refused: the configuration differs from the run in {self.out} ("
-                + "; ".join(differences)
+                f"--resume refused: the configuration differs from the run in {self.out} (saved -> requested: "
+                + ", ".join(differences)
                 + "): repeat the original options, or choose another --out"
             )
         if state["world_size"] != self.world and self.rank == 0:

@@ -1,0 +1,79 @@
+"""TrainConfig: the presets carry the authors' settings; JSON round trip; what resume compares."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from srlib.config import TrainConfig, load_config, save_config
+from srlib.errors import SrlibError
+
+
+def test_paper_preset_is_the_authors_schedule():
+    # Facts from shared/reference/authors-implementation.md, typed in independently.
+    c = TrainConfig.preset_for("paper", "mvtec", "/data", "bottle")
+    assert (c.epochs, c.image_size, c.width, c.batch_size) == (3000, 192, 64, 16)
+    assert (c.lr, c.betas, c.weight_decay) == (1e-4, (0.9, 0.999), 1e-3)
+    assert (c.milestones, c.gamma, c.ema_decay, c.seed) == ((1000, 2000), 0.1, 0.9999, 7777)
+    assert c.precision == "fp32"
+
+
+@pytest.mark.parametrize("dataset", ["btad", "mpdd"])
+def test_btad_and_mpdd_keep_the_learning_rate_constant(dataset):
+    assert TrainConfig.preset_for("paper", dataset, "/data", "01").milestones == ()
+
+
+def test_overrides_win_and_none_means_the_preset_value():
+    c = TrainConfig.preset_for("cpu", "mvtec", "/data", "brick", epochs=7, lr=None, milestones=[3])
+    cpu = TrainConfig.preset_for("cpu", "mvtec", "/data", "brick")
+    assert (c.epochs, c.lr, c.milestones, c.preset) == (7, cpu.lr, (3,), "cpu")
+    assert cpu.width < 64 and cpu.image_size < 192
+
+
+def test_json_round_trip(tmp_path):
+    c = TrainConfig.preset_for("cpu", "btad", tmp_path, "02", seed=3, channels_last=False)
+    save_config(c, tmp_path / "config.json")
+    assert json.loads((tmp_path / "config.json").read_text())["seed"] == 3
+    assert load_config(tmp_path / "config.json") == c
+
+
+def test_differences_name_each_field_except_the_runtime_ones():
+    a = TrainConfig.preset_for("cpu", "mvtec", "/data", "brick")
+    b = TrainConfig.preset_for("cpu", "mvtec", "/elsewhere", "brick", lr=0.5, width=16, epochs=999, device="cpu")
+    assert a.differences(b) == [f"width {a.width} -> 16", f"lr {a.lr} -> 0.5"]
+    assert a.differences(a) == []
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (dict(epochs=0), "epochs must be at least 1"),
+        (dict(image_size=8), "image_size must be at least 16"),
+        (dict(precision="fp16"), "unknown precision 'fp16'"),
+        (dict(lr=-1.0), "lr must be positive"),
+        (dict(ema_decay=1.0), "ema_decay must be in [0, 1)"),
+    ],
+)
+def test_bad_values_are_refused_with_their_name(change, words):
+    with pytest.raises(SrlibError, match=words.replace("[", r"\[").replace(")", r"\)").replace("(", r"\(")):
+        TrainConfig.preset_for("cpu", "mvtec", "/data", "brick", **change)
+
+
+def test_unknown_preset_and_keys_are_refused():
+    with pytest.raises(SrlibError, match="unknown preset 'gpu'"):
+        TrainConfig.preset_for("gpu", "mvtec", "/data", "brick")
+    values = TrainConfig.preset_for("cpu", "mvtec", "/data", "brick").to_dict() | {"colour": "red"}
+    with pytest.raises(SrlibError, match="unknown configuration keys \\['colour'\\]"):
+        TrainConfig.from_dict(values)
+
+
+@pytest.mark.parametrize("command, names", [
+    ("train", ["checkpoint.pt", "model.pt", "config.json", "log.jsonl", "--resume", "--epochs", "--image-size",
+               "--width", "--batch-size", "--lr", "--seed", "--checkpoint-every", "--device", "--precision"]),
+    ("evaluate", ["result.json", "overlays/", "--k", "--n-draws", "--resize", "--image-size"]),
+])
+def test_help_documents_the_options_and_files(command, names):
+    out = subprocess.run([sys.executable, "-m", "srlib", command, "--help"], capture_output=True, text=True, check=True)
+    missing = [name for name in names if name not in out.stdout]
+    assert not missing

@@ -8,7 +8,8 @@ its output folder
 
 ``result.json``
     Image AUROC, pixel AUROC, AUPRO, the evaluation settings, the training
-    configuration, timing, the srlib version and where the data came from.
+    configuration, timing, the srlib version and where the data came from:
+    the format ``srlib.tables`` reads.
 ``overlays/``
     PNGs of a sample of test images: input | anomaly map over the input |
     ground truth. Map colours share one scale across the category.
@@ -136,16 +137,20 @@ def describe_checkpoint(path: str | Path) -> tuple[str, TrainConfig | None]:
     return "plain state dict (the authors' format)", None
 
 
-def data_source(dataset: str, root: str | Path, category: str) -> str:
-    """A label of where the images came from: the bundled textures or a benchmark folder."""
+def data_source(dataset: str, root: str | Path, category: str) -> tuple[str, str]:
+    """The dataset's name for result tables and a label of where the images came from.
+
+    The bundled textures are in the MVTec AD layout but are not MVTec AD: they
+    are named ``textures``, so tables never put them beside the paper's numbers.
+    """
     from srlib.data.textures import MARK
 
     readme = Path(root) / category / "readme.txt"
     if readme.is_file():
-        first = readme.read_text(errors="replace").splitlines()[0]
+        first = (readme.read_text(errors="replace").splitlines() or [""])[0]
         if first.startswith(MARK):
-            return "bundled textures (srlib data textures): " + first
-    return f"{dataset} folder {Path(root).resolve()}"
+            return "textures", "bundled textures (srlib data textures): " + first
+    return dataset, f"{dataset} folder {Path(root).resolve()}"
 
 
 def evaluate_checkpoint(
@@ -179,8 +184,14 @@ def evaluate_checkpoint(
     size = image_size or (config.image_size if config else AUTHORS_IMAGE_SIZE)
     test = folder_dataset(dataset, root, category, "test", image_size=size)
     result = evaluate_model(model, test, k=k, n_draws=n_draws, resize=resize, batch_size=batch_size, seed=seed, progress=progress)
+    name, source = data_source(dataset, root, category)
+    if config is not None:
+        settings = config.to_dict()
+    else:  # the authors' weights: what the result tables need to label them
+        settings = {"checkpoint": str(Path(checkpoint).resolve()), "image_size": size, "width": model.width}
     record = {
-        "dataset": dataset,
+        "dataset": name,
+        "layout": dataset,
         "category": category,
         **result.metrics(),
         "k": k,
@@ -191,10 +202,10 @@ def evaluate_checkpoint(
         "seed": seed,
         "checkpoint": str(Path(checkpoint).resolve()),
         "checkpoint_kind": kind,
-        "config": config.to_dict() if config else None,
+        "config": settings,
         "images": len(test),
         "defective_images": int(result.labels.sum()),
-        "data_source": data_source(dataset, root, category),
+        "data_source": source,
         "timing": {"seconds": result.seconds, "seconds_per_image": result.seconds / len(test), "device": str(device)},
         "srlib_version": __version__,
     }

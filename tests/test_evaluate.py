@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from srlib.data import folder_dataset
 from srlib.evaluate import describe_checkpoint, evaluate_checkpoint, evaluate_model, overlay_indices
+from srlib.tables import read_result
 from srlib.unet import ScoreUNet
 
 
@@ -60,7 +61,10 @@ def test_the_authors_plain_state_dict_is_evaluated_at_192(textures_root, tmp_pat
     assert describe_checkpoint(tmp_path / "authors.pth") == ("plain state dict (the authors' format)", None)
     record = evaluate_checkpoint(tmp_path / "authors.pth", "mvtec", textures_root, "coin", tmp_path / "eval",
                                  n_draws=1, device="cpu", n_overlays=2, progress=False)
-    assert (record["image_size"], record["width"], record["n_draws"], record["config"]) == (192, 8, 1, None)
+    assert (record["image_size"], record["width"], record["n_draws"]) == (192, 8, 1)
+    assert record["config"] == {"checkpoint": str(tmp_path / "authors.pth"), "image_size": 192, "width": 8}
+    assert (record["dataset"], record["layout"]) == ("textures", "mvtec")
+    assert read_result(tmp_path / "eval" / "result.json").note() == "checkpoint authors.pth; N 1 (paper 3); width 8 (paper 64)"
     assert json.loads((tmp_path / "eval" / "result.json").read_text()) == record
     assert len(list((tmp_path / "eval" / "overlays").iterdir())) == 2
 

@@ -13,6 +13,7 @@ from srlib.checkpoint import load_score_model
 from srlib.cli import main
 from srlib.config import TrainConfig
 from srlib.errors import SrlibError
+from srlib.tables import read_result
 from srlib.train import CHECKPOINT, CONFIG, LOG, WEIGHTS, train
 
 TINY = dict(epochs=3, image_size=32, width=8, batch_size=16, checkpoint_every=1, device="cpu")  # 80 images: 5 steps/epoch
@@ -124,6 +125,7 @@ def test_commands_end_to_end(textures_root, tmp_path, capsys):
     assert all(0 <= record[m] <= 1 for m in ("image_auroc", "pixel_auroc", "aupro"))
     assert (record["image_size"], record["width"], record["k"], record["n_draws"]) == (32, 8, 1e-3, 3)
     assert record["config"]["epochs"] == 2 and record["data_source"].startswith("bundled textures")
+    assert read_result(tmp_path / WEIGHTS / "result.json").dataset == "textures"  # never beside the paper's MVTec AD
     assert (record["images"], record["defective_images"]) == (60, 40)
     assert record["checkpoint_kind"] == "srlib final weights"
     # The training checkpoint's EMA is the same model: the same maps, the same numbers.

@@ -95,12 +95,6 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
             dist.destroy_process_group()
 
 
-def checkpoint_config(path: str | Path) -> TrainConfig:
-    """The configuration saved in a training checkpoint."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return TrainConfig.from_dict(state["config"])
-
-
 def noise_seed(seed: int, rank: int, step: int) -> int:
     """Seed of the noise of one step on one process: a hash of the three."""
     words = np.random.SeedSequence([seed, rank, step]).generate_state(2)
@@ -230,6 +224,11 @@ class _Run:
                 f"--resume refused: the configuration differs from the run in {self.out} (saved -> requested: "
                 + ", ".join(differences)
                 + "): repeat the original options, or choose another --out"
+            )
+        if state["epoch"] > self.config.epochs:
+            raise SrlibError(
+                f"--epochs {self.config.epochs} is fewer than the {state['epoch']} epochs {self.out} already trained: "
+                f"pass --epochs {state['epoch']} or more"
             )
         if state["world_size"] != self.world and self.rank == 0:
             print(
@@ -363,13 +362,20 @@ def _fast_kernels(device: torch.device) -> dict:
 
 
 def _truncate_log(path: Path, epochs_done: int) -> None:
-    """Keep the log lines of the first ``epochs_done`` epochs only."""
+    """Keep the log lines of the first ``epochs_done`` epochs only (and no line cut short by a kill)."""
     if not path.exists():
         return
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    kept = [line for line in lines if json.loads(line)["epoch"] <= epochs_done]
-    if len(kept) != len(lines):
-        write_text(path, "".join(line + "\n" for line in kept))
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if line.endswith("\n") and _logged_epoch(line) <= epochs_done]
+    if kept != lines:
+        write_text(path, "".join(kept))
+
+
+def _logged_epoch(line: str) -> float:
+    try:
+        return json.loads(line)["epoch"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 
 
 def _rng_states() -> dict:

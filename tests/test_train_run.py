@@ -64,10 +64,12 @@ def test_outputs_of_a_run(straight, textures_root):
 
 def test_a_longer_schedule_resumed_equals_one_run(straight, textures_root, tmp_path):
     train(tiny(textures_root, epochs=2), tmp_path, progress=False)
+    with open(tmp_path / LOG, "a") as log:  # a line cut short by a kill
+        log.write('{"epoch": 3, "st')
     outcome = train(tiny(textures_root), tmp_path, resume=True, progress=False)
     assert outcome.finished
     assert_same_training_state(straight / CHECKPOINT, tmp_path / CHECKPOINT)
-    assert len((tmp_path / LOG).read_text().splitlines()) == 3
+    assert [json.loads(line)["epoch"] for line in (tmp_path / LOG).read_text().splitlines()] == [1, 2, 3]
 
 
 def test_sigterm_saves_after_the_current_step_and_resume_is_exact(straight, textures_root, tmp_path, monkeypatch):
@@ -96,6 +98,8 @@ def test_resume_with_another_configuration_is_refused(straight, textures_root):
     assert "\n" not in str(err.value)
     with pytest.raises(SrlibError, match="already holds a training run: add --resume"):
         train(tiny(textures_root), straight)
+    with pytest.raises(SrlibError, match="--epochs 2 is fewer than the 3 epochs .* already trained: pass --epochs 3 or more"):
+        train(tiny(textures_root, epochs=2), straight, resume=True)
 
 
 def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(textures_root, tmp_path):

@@ -114,6 +114,7 @@ def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(textures_roo
     assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT, CONFIG, LOG]
 
 
+@pytest.mark.slow
 def test_commands_end_to_end(textures_root, tmp_path, capsys):
     out = tmp_path / "run"
     common = ["--dataset", "mvtec", "--root", str(textures_root), "--category", "brick"]

@@ -1,0 +1,334 @@
+"""Build the book: execute every chapter with papermill, then Jupyter Book with -W.
+
+    python -m srlib.book                      # the whole book -> _build/html/index.html
+    python -m srlib.book --only 01 -p seed 3  # re-run one chapter with a parameter, rebuild
+    python -m srlib.book --no-html            # only execute the notebooks
+
+The notebooks listed in ``_toc.yml`` are executed in order with their default
+parameters into a staging copy of the book (``_build/src``: the configuration,
+``book/`` and the executed ``notebooks/``), which is then built with
+``jupyter-book build -W`` (a Sphinx warning fails the build) and notebook
+execution switched off. A notebook is not executed again while neither it,
+its parameters nor srlib's sources have changed. The executed notebooks are
+kept: the tests read the numbers each chapter records from them.
+
+The JavaScript the pages load (the ipywidgets embed manager, MathJax) is taken
+from the npm registry with ``npm pack`` at the first build and cached in
+``_build/vendor``: it is several MB, too large to keep in the repository, and
+it must be served by the book itself so that the HTML works offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from srlib.errors import SrlibError
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "_build"
+STAGE = BUILD / "src"
+FAILED = BUILD / "failed"
+# srlib modules whose changes cannot change a chapter's outputs.
+NOT_IMPORTED_BY_NOTEBOOKS = {"book.py", "make.py", "cli.py", "__main__.py"}
+VENDOR = BUILD / "vendor"
+
+# npm package -> {path inside the package: path under book/_static/npm/}.
+VENDORED = {
+    "@jupyter-widgets/html-manager@1.0.15": {
+        "dist/embed.js": "html-manager/embed.js",
+        "dist/embed.js.LICENSE.txt": "html-manager/embed.js.LICENSE.txt",
+        # Font Awesome, which the widgets' stylesheet (inside embed.js) loads from beside it.
+        "dist/*.woff2": "html-manager",
+        "package.json": "html-manager/package.json",  # names the licence (BSD-3-Clause)
+    },
+    "mathjax@3.2.2": {
+        "es5/tex-chtml.js": "mathjax/tex-chtml.js",
+        "es5/input/tex/extensions": "mathjax/input/tex/extensions",
+        "es5/output/chtml/fonts/woff-v2": "mathjax/output/chtml/fonts/woff-v2",
+        "es5/ui": "mathjax/ui",
+        "es5/a11y": "mathjax/a11y",
+        "LICENSE": "mathjax/LICENSE",
+    },
+}
+
+
+def say(message: str) -> None:
+    print(f"[srlib.book] {message}", flush=True)
+
+
+# --- the table of contents -------------------------------------------------------
+
+
+def toc_files(toc: Path = ROOT / "_toc.yml") -> list[str]:
+    """Every ``file`` (and the root) of a Jupyter Book ``_toc.yml``, in reading order."""
+    try:
+        data = yaml.safe_load(toc.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise SrlibError(f"cannot read the table of contents {toc}: {err}") from None
+    files = [data["root"]] if "root" in data else []
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            for key in ("parts", "chapters", "sections"):
+                walk(entry.get(key))
+
+    walk([data])
+    return files
+
+
+def toc_notebooks(root: Path = ROOT) -> list[Path]:
+    """The notebooks of the table of contents (entries with a ``.ipynb`` file), in order."""
+    return [root / f"{f}.ipynb" for f in toc_files(root / "_toc.yml") if (root / f"{f}.ipynb").exists()]
+
+
+def select(notebooks: list[Path], only: list[str]) -> list[Path]:
+    """The notebooks named by ``--only`` (a stem, a stem's prefix such as ``01``, or a path)."""
+    chosen = []
+    for name in only:
+        stem = Path(name).stem
+        hits = [nb for nb in notebooks if nb.stem == stem] or [nb for nb in notebooks if nb.stem.startswith(stem)]
+        if len(hits) != 1:
+            known = ", ".join(nb.stem for nb in notebooks)
+            raise SrlibError(f"--only {name!r} matches {len(hits)} notebooks of _toc.yml; give one of: {known}")
+        chosen += hits
+    return chosen
+
+
+# --- execution -------------------------------------------------------------------
+
+
+def source_hash(notebook: Path, parameters: dict) -> str:
+    """What a notebook's outputs depend on: its text, its parameters and srlib's code."""
+    digest = hashlib.sha256(notebook.read_bytes())
+    digest.update(json.dumps(parameters, sort_keys=True).encode())
+    for source in sorted((ROOT / "srlib").glob("*.py")):
+        if source.name not in NOT_IMPORTED_BY_NOTEBOOKS:
+            digest.update(source.name.encode() + source.read_bytes())
+    return digest.hexdigest()
+
+
+def staged(notebook: Path) -> Path:
+    return STAGE / notebook.relative_to(ROOT)
+
+
+def is_current(notebook: Path, parameters: dict) -> bool:
+    """Whether the staged executed copy was made from this very notebook and code."""
+    try:
+        meta = json.loads(staged(notebook).read_text())["metadata"].get("srlib_book", {})
+    except (OSError, ValueError, KeyError):
+        return False
+    return meta.get("source_hash") == source_hash(notebook, parameters)
+
+
+def kernel_env() -> dict:
+    """The kernel imports this checkout's srlib even when it is not installed."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def execute(notebook: Path, parameters: dict, progress: bool = False) -> float:
+    """Execute one notebook into the staging copy; returns the seconds it took.
+
+    The output is written to a temporary file and renamed when the run
+    succeeded, so an interrupted run leaves no half-executed chapter behind.
+    A failing run is kept in ``_build/failed/`` and reported with its cell.
+    """
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    target = staged(notebook)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".ipynb", dir=BUILD)
+    os.close(fd)
+    start = time.perf_counter()
+    saved_env = dict(os.environ)
+    os.environ.update(kernel_env())  # the kernel inherits this process's environment
+    try:
+        papermill.execute_notebook(
+            str(notebook), tmp, parameters=parameters, cwd=str(notebook.parent),
+            progress_bar=progress, log_output=False, kernel_name=None)
+    except PapermillExecutionError as err:
+        FAILED.mkdir(parents=True, exist_ok=True)
+        failed = FAILED / notebook.name
+        os.replace(tmp, failed)
+        first_line = (err.source or "").strip().splitlines()[:1]
+        message = " ".join(str(err.evalue).split())[:300]
+        raise SrlibError(
+            f"{notebook.relative_to(ROOT)}: cell {err.cell_index} (In [{err.exec_count}]"
+            f"{': ' + first_line[0] if first_line else ''}) raised {err.ename}: {message}; "
+            f"the executed copy with the traceback is {failed.relative_to(ROOT)}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+    seconds = time.perf_counter() - start
+    nb = nbformat.read(tmp, as_version=4)
+    nb.metadata["srlib_book"] = {"source_hash": source_hash(notebook, parameters),
+                                 "parameters": parameters, "seconds": round(seconds, 2)}
+    nbformat.write(nb, tmp)
+    os.replace(tmp, target)
+    return seconds
+
+
+def execute_all(notebooks: list[Path], parameters: dict | None = None, force: bool = False,
+                progress: bool = False) -> dict[str, float]:
+    """Execute (or reuse) each notebook; returns seconds per executed notebook stem."""
+    parameters = parameters or {}
+    timings = {}
+    for i, notebook in enumerate(notebooks, 1):
+        label = f"[{i}/{len(notebooks)}] {notebook.relative_to(ROOT)}"
+        if not force and is_current(notebook, parameters):
+            say(f"{label}: unchanged, reusing the executed copy")
+            continue
+        say(f"{label}: executing" + (f" with {parameters}" if parameters else ""))
+        timings[notebook.stem] = execute(notebook, parameters, progress)
+        say(f"{label}: done in {timings[notebook.stem]:.1f} s")
+    return timings
+
+
+# --- the staging copy and the HTML -----------------------------------------------
+
+
+def npm_pack(spec: str, dest: Path) -> Path:
+    """Unpack an npm package (``npm pack``) into ``dest``; returns its ``package`` folder."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SrlibError(
+            f"npm not found: the book serves {spec} itself and takes it from the npm registry; "
+            "install Node.js (it provides npm) and build again")
+    with tempfile.TemporaryDirectory(dir=BUILD) as tmp:
+        out = subprocess.run([npm, "pack", spec, "--silent", "--pack-destination", tmp],
+                             capture_output=True, text=True)
+        tarballs = list(Path(tmp).glob("*.tgz"))
+        if out.returncode != 0 or not tarballs:
+            raise SrlibError(f"npm pack {spec} failed: {(out.stderr or out.stdout).strip()[-300:]}")
+        unpacked = Path(tmp) / "unpacked"
+        with tarfile.open(tarballs[0]) as tar:
+            tar.extractall(unpacked, filter="data")
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.move(unpacked / "package", dest)
+    return dest
+
+
+def vendor_assets(static: Path) -> None:
+    """Copy the pinned JavaScript into ``static/npm`` (fetched once into _build/vendor)."""
+    for spec, files in VENDORED.items():
+        package = VENDOR / spec.replace("/", "__")
+        if not package.exists():
+            say(f"fetching {spec} with npm pack (once; cached in {VENDOR.relative_to(ROOT)})")
+            npm_pack(spec, package)
+        for source, target in files.items():
+            # A pattern copies its matches into the target folder.
+            pairs = ([(src, static / "npm" / target / src.name) for src in package.glob(source)]
+                     if "*" in source else [(package / source, static / "npm" / target)])
+            if not pairs or not all(src.exists() for src, _ in pairs):
+                raise SrlibError(f"{spec} has no {source}: delete {package.relative_to(ROOT)} to fetch it again")
+            for src, dst in pairs:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                if src.is_dir():
+                    shutil.copytree(src, dst, dirs_exist_ok=True)
+                else:
+                    shutil.copy2(src, dst)
+
+
+def stage(notebooks: list[Path]) -> None:
+    """Lay out ``_build/src``: configuration, prose, vendored JS and every chapter.
+
+    A chapter with no executed copy yet (possible with ``--only``) is staged
+    as it is, without outputs.
+    """
+    STAGE.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, STAGE / name)
+    if (STAGE / "book").exists():
+        shutil.rmtree(STAGE / "book")
+    shutil.copytree(ROOT / "book", STAGE / "book", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    vendor_assets(STAGE / "book" / "_static")
+    wanted = {staged(nb) for nb in notebooks}
+    for old in (STAGE / "notebooks").glob("*.ipynb"):
+        if old not in wanted:  # dropped from the toc
+            old.unlink()
+    for notebook in notebooks:
+        if not staged(notebook).exists():
+            say(f"{notebook.relative_to(ROOT)} has not been executed: staged without outputs")
+            shutil.copy2(notebook, staged(notebook))
+
+
+def build_html() -> float:
+    """``jupyter-book build -W`` of the staging copy into ``_build/html``; returns seconds."""
+    start = time.perf_counter()
+    # The jupyter-book command of this interpreter (its module has no __main__).
+    cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(STAGE),
+           "--path-output", str(ROOT), "--builder", "html", "-W", "-n", "--keep-going"]
+    say("$ jupyter-book build _build/src --path-output . -W -n --keep-going")
+    out = subprocess.run(cmd, cwd=ROOT, env=kernel_env())
+    if out.returncode != 0:
+        raise SrlibError(f"jupyter-book build failed (status {out.returncode}): a warning or an error "
+                         "is printed above; warnings are errors in this book")
+    return time.perf_counter() - start
+
+
+def parse_value(text: str):
+    """A -p value: a Python literal if it parses as one (3, 0.5, True, [1, 2]), else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m srlib.book", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", action="append", default=[], metavar="NOTEBOOK",
+                        help="execute only this chapter (a name such as 01 or 01_score_is_a_projector); repeatable")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="override a notebook parameter (papermill -p); repeatable")
+    parser.add_argument("--force", action="store_true", help="execute even the unchanged notebooks")
+    parser.add_argument("--no-html", action="store_true", help="execute the notebooks, do not build the HTML")
+    args = parser.parse_args(argv)
+    parameters = {name: parse_value(value) for name, value in args.parameter}
+    try:
+        BUILD.mkdir(exist_ok=True)
+        notebooks = toc_notebooks()
+        chosen = select(notebooks, args.only) if args.only else notebooks
+        start = time.perf_counter()
+        timings = execute_all(chosen, parameters, force=args.force or bool(args.only),
+                              progress=sys.stderr.isatty())
+        if timings:
+            say("executed: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+                + f" (total {time.perf_counter() - start:.1f} s)")
+        if not args.no_html:
+            stage(notebooks)
+            seconds = build_html()
+            say(f"built {(BUILD / 'html' / 'index.html').relative_to(ROOT)} in {seconds:.1f} s "
+                f"(everything: {time.perf_counter() - start:.1f} s)")
+    except SrlibError as err:
+        print(f"srlib.book: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("srlib.book: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -259,6 +259,11 @@ def score(x_tilde, points, sigma: float) -> np.ndarray:
     return (posterior_mean(x_tilde, points, sigma) - x_tilde) / sigma**2
 
 
+def projection_gap(manifold: Curve, points, x_tilde, sigma: float) -> np.ndarray:
+    """|E[x | x~] - P_M(x~)| for each perturbed point: how far Eq. 3 is from exact."""
+    return np.linalg.norm(posterior_mean(x_tilde, points, sigma) - manifold.project(x_tilde), axis=1)
+
+
 def log_density(x_tilde, points, sigma: float) -> np.ndarray:
     """log p_sigma(x~) of the point cloud convolved with N(0, sigma^2 I)."""
     x_tilde, points = _as_points(x_tilde, "x_tilde"), _as_points(points)

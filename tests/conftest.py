@@ -1,4 +1,11 @@
-"""Fixtures shared by several test modules."""
+"""Fixtures shared by several test modules.
+
+The book's chapters are executed once per test session, the same way the book
+build does it (``srlib.book``, papermill, default parameters, reusing an
+up-to-date executed copy in ``_build/src``), so the notebook tests and the
+browser test share one execution and one HTML build. A chapter added to
+``_toc.yml`` is picked up by the book fixtures below without changes here.
+"""
 
 import pytest
 
@@ -9,3 +16,39 @@ def textures_root(tmp_path_factory):
     from srlib.data import make_textures
 
     return make_textures(tmp_path_factory.mktemp("bundled") / "textures", seed=0)
+
+
+@pytest.fixture(scope="session")
+def executed_notebooks():
+    """Every notebook of ``_toc.yml`` executed with its defaults: ``{stem: path of the executed copy}``."""
+    from srlib import book
+
+    book.BUILD.mkdir(exist_ok=True)
+    notebooks = book.toc_notebooks()
+    book.execute_all(notebooks)
+    return {nb.stem: book.staged(nb) for nb in notebooks}
+
+
+@pytest.fixture(scope="session")
+def chapter_records(executed_notebooks):
+    """``chapter_records(stem)``: the values a chapter recorded with ``srlib.records.record``."""
+    from srlib.records import read_records
+
+    cache = {}
+
+    def read(stem: str) -> dict:
+        if stem not in cache:
+            cache[stem] = read_records(executed_notebooks[stem])
+        return cache[stem]
+
+    return read
+
+
+@pytest.fixture(scope="session")
+def built_book(executed_notebooks):
+    """The HTML book (``_build/html``), built once per session from the executed chapters."""
+    from srlib import book
+
+    book.stage(book.toc_notebooks())
+    book.build_html()
+    return book.BUILD / "html"

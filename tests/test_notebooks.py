@@ -1,0 +1,81 @@
+"""Every chapter of _toc.yml: stored stripped, one parameters cell, runs with defaults and with an override.
+
+Chapters are found in _toc.yml, so a new chapter is tested without editing
+this file. A chapter whose defaults are slow can name a cheaper parameter to
+override in ``OVERRIDES``; the others override ``seed`` (every chapter has one).
+"""
+
+import ast
+import json
+
+import papermill
+import pytest
+
+from srlib import book
+from srlib.records import read_records
+
+NOTEBOOKS = book.toc_notebooks()
+IDS = [nb.stem for nb in NOTEBOOKS]
+
+# One parameter each chapter is run with, besides its defaults: (name, value).
+OVERRIDES = {
+    "01_score_is_a_projector": ("sigma", 0.05),
+    "02_learning_the_score": ("train_steps", 1500),
+    "03_high_dimensions": ("sigma", 10.0),
+}
+
+
+def parameters_cells(notebook: dict) -> list[dict]:
+    return [c for c in notebook["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+
+
+def test_the_toc_lists_the_chapters():
+    assert IDS[:1] == ["01_score_is_a_projector"]
+    assert len(set(IDS)) == len(IDS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_stored_stripped_with_one_parameters_cell_of_literals(path):
+    notebook = json.loads(path.read_text())
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code), "outputs not stripped"
+    assert "widgets" not in notebook["metadata"], "stored widget state: strip it"
+    (cell,) = parameters_cells(notebook)
+    statements = ast.parse("".join(cell["source"])).body
+    assert statements, "empty parameters cell"
+    names = set()
+    for statement in statements:  # plain `name = literal`, so papermill can override each
+        assert isinstance(statement, ast.Assign) and len(statement.targets) == 1
+        names.add(statement.targets[0].id)
+        ast.literal_eval(statement.value)
+    assert "seed" in names
+    assert code.index(cell) < len(code) - 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", IDS)
+def test_runs_with_its_defaults_and_records_its_numbers(stem, executed_notebooks):
+    notebook = json.loads(executed_notebooks[stem].read_text())
+    errors = [o for c in notebook["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert not errors
+    assert notebook["metadata"]["srlib_book"]["parameters"] == {}
+    assert read_records(notebook), "the chapter records no numbers"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_runs_with_an_overridden_parameter(path, tmp_path, monkeypatch):
+    name, value = OVERRIDES.get(path.stem, ("seed", 1))
+    for key, val in book.kernel_env().items():
+        monkeypatch.setenv(key, val)
+    out = tmp_path / path.name
+    papermill.execute_notebook(str(path), str(out), parameters={name: value}, cwd=str(path.parent),
+                               progress_bar=False)
+    notebook = json.loads(out.read_text())
+    assert notebook["metadata"]["papermill"]["parameters"] == {name: value}
+    injected = [c for c in notebook["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1
+    records = read_records(notebook)
+    assert records
+    if name in records:
+        assert records[name] == value

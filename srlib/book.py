@@ -42,7 +42,7 @@ BUILD = ROOT / "_build"
 STAGE = BUILD / "src"
 FAILED = BUILD / "failed"
 # srlib modules whose changes cannot change a chapter's outputs.
-NOT_IMPORTED_BY_NOTEBOOKS = {"book.py", "make.py", "cli.py", "__main__.py"}
+NOT_IMPORTED_BY_NOTEBOOKS = {f"srlib/{name}" for name in ("book.py", "make.py", "cli.py", "__main__.py")}
 VENDOR = BUILD / "vendor"
 
 # npm package -> {path inside the package: path under book/_static/npm/}.
@@ -116,9 +116,10 @@ def source_hash(notebook: Path, parameters: dict) -> str:
     """What a notebook's outputs depend on: its text, its parameters and srlib's code."""
     digest = hashlib.sha256(notebook.read_bytes())
     digest.update(json.dumps(parameters, sort_keys=True).encode())
-    for source in sorted((ROOT / "srlib").glob("*.py")):
-        if source.name not in NOT_IMPORTED_BY_NOTEBOOKS:
-            digest.update(source.name.encode() + source.read_bytes())
+    for source in sorted((ROOT / "srlib").rglob("*.py")):
+        name = source.relative_to(ROOT).as_posix()
+        if name not in NOT_IMPORTED_BY_NOTEBOOKS:
+            digest.update(name.encode() + source.read_bytes())
     return digest.hexdigest()
 
 
@@ -185,6 +186,7 @@ def execute(notebook: Path, parameters: dict, progress: bool = False) -> float:
     nb.metadata["srlib_book"] = {"source_hash": source_hash(notebook, parameters),
                                  "parameters": parameters, "seconds": round(seconds, 2)}
     nbformat.write(nb, tmp)
+    os.chmod(tmp, 0o644)  # mkstemp made it private
     os.replace(tmp, target)
     return seconds
 

@@ -57,6 +57,12 @@ def test_category_missing_lists_what_is_there(tmp_path, capsys):
     assert f"{tmp_path / 'cable'} does not exist; the root holds: bottle, carpet" in message
 
 
+def test_root_that_is_a_category_folder_points_at_its_parent(tmp_path, capsys):
+    folder = write_category(tmp_path, "bottle")
+    message, _ = refused(capsys, folder, "bottle")
+    assert message == f"{folder} is itself a category folder (it holds train/ and test/); pass its parent {tmp_path} as the root"
+
+
 def test_unknown_category_lists_the_valid_ones(tmp_path, capsys):
     write_category(tmp_path, "bottle")
     message, _ = refused(capsys, tmp_path, "botle")
@@ -142,7 +148,7 @@ def test_btad_folder_passed_as_mvtec_and_back(tmp_path, capsys):
     assert "looks like the MVTec AD / MPDD layout (train/good), not BTAD; pass dataset='mvtec'" in message
 
 
-@pytest.mark.parametrize("where", ["test", "train/good", "ground_truth/crack"])
+@pytest.mark.parametrize("where", ["test", "train/good", "ground_truth", "ground_truth/crack"])
 def test_file_where_a_folder_should_be(tmp_path, capsys, where):
     folder = write_category(tmp_path, "bottle")
     shutil.rmtree(folder / where)

@@ -19,7 +19,7 @@ def _check(args) -> int:
 
     results = check_folder(args.dataset, args.root, args.category)
     for result in results:
-        print(result.summary())
+        print(result.summary(), flush=True)
         for line in result.warnings:
             print(f"srlib: warning: {line}", file=sys.stderr)
         for line in result.problems:

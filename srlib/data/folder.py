@@ -21,6 +21,7 @@ from srlib.data.images import decode_all, image_pixels, mask_pixels
 from srlib.data.layouts import SPLITS, Sample, find_category, get_layout, scan_category
 from srlib.errors import SrlibError
 
+
 class FolderDataset(Dataset):
     """Images of one split of one category, decoded and resized once.
 
@@ -43,16 +44,18 @@ class FolderDataset(Dataset):
         self.paths = [str(s.path) for s in samples]
         pixels = decode_all(lambda s: image_pixels(s.path, self.image_size), samples, desc)
         self.images = torch.from_numpy(np.stack(pixels)) if pixels else torch.empty(0, 3, image_size, image_size, dtype=torch.uint8)
-        masked = [s for s in samples if s.mask is not None]
-        masks = decode_all(lambda s: mask_pixels(s.mask, self.mask_size), masked, f"{desc} masks")
-        self._masks = {s.path: torch.from_numpy(m) for s, m in zip(masked, masks)}
-        self._mask_of = [self._masks.get(s.path) for s in samples]
+        # Masks of defective images only; good images get zeros on access.
+        masked = [i for i, s in enumerate(samples) if s.mask is not None]
+        masks = decode_all(lambda i: mask_pixels(samples[i].mask, self.mask_size), masked, f"{desc} masks")
+        self._masks = [None] * len(samples)
+        for i, mask in zip(masked, masks):
+            self._masks[i] = torch.from_numpy(mask)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int) -> dict:
-        mask = self._mask_of[index]
+        mask = self._masks[index]
         return {
             # Same arithmetic as ToTensor then 2x - 1.
             "image": self.images[index].float().div(255).mul(2).sub(1),

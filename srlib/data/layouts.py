@@ -116,6 +116,8 @@ def check_root(layout: Layout, root: str | os.PathLike) -> Path:
         os.listdir(root)
     except PermissionError:
         raise SrlibError(f"dataset root {root} cannot be listed (permission denied); make it readable: chmod a+rx '{root}'") from None
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        raise SrlibError(f"{root} is itself a category folder (it holds train/ and test/); pass its parent {root.parent} as the root")
     return root
 
 
@@ -149,7 +151,7 @@ def _looks_like(folder: Path) -> Layout | None:
     return None
 
 
-def _list(folder: Path, problems: list[str], what: str) -> list[str] | None:
+def _list(folder: Path, problems: list[str], what: str = "") -> list[str] | None:
     """Visible entries of a folder that must exist; None (and a problem) if it cannot be listed."""
     if not folder.exists():
         problems.append(f"{folder} is missing; {what}")
@@ -194,6 +196,9 @@ def scan_category(layout: Layout, folder: Path) -> Scan:
         f"the {layout.title} layout needs train/{layout.good}, test/{layout.good}, "
         f"test/<defect> and ground_truth/<defect>"
     )
+    gt_root = folder / "ground_truth"
+    if gt_root.exists() and not gt_root.is_dir():
+        problems.append(f"{gt_root} is a file where a folder should be; it holds one folder of masks per defect type")
     for split in SPLITS:
         names = _list(folder / split, problems, shape)
         if names is None:
@@ -224,7 +229,7 @@ def _masks(layout: Layout, gt_dir: Path, problems: list[str]) -> dict[str, Path]
     """Mask files of one ground-truth folder, keyed by the image stem they belong to."""
     if not gt_dir.is_dir():
         return {}
-    names = _list(gt_dir, problems, "")
+    names = _list(gt_dir, problems)
     if names is None:
         return {}
     masks = {}
@@ -237,10 +242,7 @@ def _masks(layout: Layout, gt_dir: Path, problems: list[str]) -> dict[str, Path]
 
 def _pair_masks(layout: Layout, folder: Path, defect: str, images: list[Path], problems: list[str]) -> list[Sample]:
     gt_dir = folder / "ground_truth" / defect
-    if (folder / "ground_truth").exists() and not (folder / "ground_truth").is_dir():
-        problems.append(f"{folder / 'ground_truth'} is a file where a folder should be; it holds one folder of masks per defect type")
-        return []
-    masks = _masks(layout, gt_dir, [])
+    masks = _masks(layout, gt_dir, [])  # problems inside are reported by _orphan_masks
     samples = []
     for image in images:
         mask = masks.get(image.stem)
@@ -257,7 +259,7 @@ def _orphan_masks(layout: Layout, folder: Path, scan: Scan, problems: list[str])
     if not gt_root.is_dir():
         return
     paired = {s.mask for s in scan.samples["test"] if s.mask is not None}
-    for defect in _list(gt_root, problems, "") or []:
+    for defect in _list(gt_root, problems) or []:
         gt_dir = gt_root / defect
         if not gt_dir.is_dir():
             problems.append(f"{gt_dir} is a file where a folder should be; ground_truth/ holds one folder of masks per defect type")

@@ -18,9 +18,9 @@ from srlib.errors import SrlibError
 from tiny_datasets import snapshot
 
 
-@pytest.fixture(scope="module")
-def textures(tmp_path_factory):
-    return make_textures(tmp_path_factory.mktemp("textures") / "out", seed=0)
+@pytest.fixture
+def textures(textures_root):
+    return textures_root  # written once per session by conftest, seed 0
 
 
 def files(root: Path) -> list[Path]:

@@ -79,17 +79,23 @@ class TrainOutcome:
     stopped_by: str | None = None  # the signal's name when interrupted
 
 
-def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> TrainOutcome:
+def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
+          images: torch.Tensor | None = None) -> TrainOutcome:
     """Train (or, with ``resume``, continue training) into the folder ``out``.
 
     Returns when the schedule is complete, or after saving a checkpoint when
     SIGTERM or SIGINT arrives. Raises ``SrlibError`` on bad input and when
     the loss stops being finite (the last good checkpoint is kept).
+
+    ``images`` (N, 3, S, S) in [-1, 1] replaces the configured category's
+    training images, for data that lives in memory rather than in a folder
+    (the one-class digits); ``config.dataset``, ``root`` and ``category``
+    then only label the run.
     """
     out = Path(out)
     rank, world, device = _start_processes(config)
     try:
-        return _Run(config, out, resume, progress, rank, world, device).fit()
+        return _Run(config, out, resume, progress, rank, world, device, images).fit()
     finally:
         if world > 1:
             dist.destroy_process_group()
@@ -170,13 +176,19 @@ class _StopSignal:
 class _Run:
     """One training run: the state and the loop."""
 
-    def __init__(self, config, out, resume, progress, rank, world, device):
+    def __init__(self, config, out, resume, progress, rank, world, device, images=None):
         self.config, self.out, self.rank, self.world, self.device = config, out, rank, world, device
         self.progress = progress and rank == 0
         self.autocast = set_precision(device, config.precision)
         self.memory_format = memory_format(device, config.channels_last)
         previous = self._previous_checkpoint(resume)
-        self.images = load_images(config, device).contiguous(memory_format=self.memory_format)
+        if images is None:
+            images = load_images(config, device)
+        elif images.dim() != 4 or images.shape[1] != 3 or tuple(images.shape[2:]) != (config.image_size,) * 2:
+            raise SrlibError(f"training images of shape {tuple(images.shape)}: expected (N, 3, {config.image_size}, "
+                             f"{config.image_size}) for image_size {config.image_size}")
+        images = images.to(device)
+        self.images = images.contiguous(memory_format=self.memory_format)
 
         from srlib.unet import ScoreUNet
 

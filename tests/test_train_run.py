@@ -62,6 +62,16 @@ def test_outputs_of_a_run(straight, textures_root):
     assert json.loads((straight / CONFIG).read_text()) == tiny(textures_root).to_dict()
 
 
+def test_images_given_in_memory_train_exactly_as_the_same_images_from_the_folder(straight, textures_root, tmp_path):
+    config = tiny(textures_root)
+    images = srlib.train.load_images(config, torch.device("cpu"))
+    outcome = train(config, tmp_path, images=images, progress=False)
+    assert outcome.finished
+    assert_same_training_state(straight / CHECKPOINT, tmp_path / CHECKPOINT)
+    with pytest.raises(SrlibError, match=r"expected \(N, 3, 32, 32\)"):
+        train(tiny(textures_root), tmp_path / "other", images=images[:, :, :16, :16], progress=False)
+
+
 def test_a_longer_schedule_resumed_equals_one_run(straight, textures_root, tmp_path):
     train(tiny(textures_root, epochs=2), tmp_path, progress=False)
     with open(tmp_path / LOG, "a") as log:  # a line cut short by a kill

@@ -5,8 +5,9 @@ the category's ``result.json``:
 
 ``k_sweep.csv``
     One row per k and test subset: image AUROC and pixel AUROC over the
-    whole test split (subset ``all``) and over the good images plus one
-    defect type (subset = the defect's name).
+    whole test split (subset ``all``), and image AUROC over the good images
+    plus one defect type (subset = the defect's name; pixel AUROC left
+    empty: over millions of pixels it would cost as much as the sweep).
 ``gallery.npz``
     A few defective test images, their ground truth and their anomaly maps
     at every k of the sweep, each k's maps scaled to its colour range and
@@ -49,26 +50,21 @@ def k_sweep(model, test, ks=K_GRID, n_draws: int = 3, seed: int = 0, batch_size:
                                      progress=progress) for k in ks}
 
 
-def _subset_scores(result, defects: list[str], defect: str | None) -> tuple[float, float]:
-    """Image and pixel AUROC over the good images plus one defect type (all images if None)."""
-    from srlib.metrics import image_auroc, pixel_auroc
-
-    labels = result.labels.numpy()
-    keep = np.ones(len(labels), bool) if defect is None else (labels == 0) | (np.asarray(defects) == defect)
-    return (image_auroc(result.scores.numpy()[keep], labels[keep]),
-            pixel_auroc(result.maps.numpy()[keep], result.masks.numpy()[keep]))
-
-
 def sweep_rows(sweep: dict, defects: list[str], labels: list[int], dataset: str, category: str,
                n_draws: int) -> list[dict]:
     """The rows of ``k_sweep.csv`` for one category's sweep."""
+    from srlib.metrics import image_auroc
+
     kinds = sorted({d for d, label in zip(defects, labels) if label == 1})
+    labels, defects = np.asarray(labels), np.asarray(defects)
     rows = []
     for k, result in sorted(sweep.items()):
-        for subset in [ALL, *kinds]:
-            image, pixel = _subset_scores(result, defects, None if subset == ALL else subset)
-            rows.append(dict(dataset=dataset, category=category, subset=subset, k=k, n_draws=n_draws,
-                             image_auroc=image, pixel_auroc=pixel))
+        common = dict(dataset=dataset, category=category, k=k, n_draws=n_draws)
+        rows.append(dict(common, subset=ALL, image_auroc=result.image_auroc, pixel_auroc=result.pixel_auroc))
+        for kind in kinds:
+            keep = (labels == 0) | (defects == kind)
+            rows.append(dict(common, subset=kind, pixel_auroc=None,
+                             image_auroc=image_auroc(result.scores.numpy()[keep], labels[keep])))
     return rows
 
 
@@ -92,7 +88,8 @@ def read_k_sweeps(folder: str | Path) -> list[dict]:
                                  "not a k sweep written by srlib (delete it or re-run chapter 5)")
             for row in reader:
                 rows.append({**row, "k": float(row["k"]), "n_draws": int(row["n_draws"]),
-                             "image_auroc": float(row["image_auroc"]), "pixel_auroc": float(row["pixel_auroc"])})
+                             "image_auroc": float(row["image_auroc"]),
+                             "pixel_auroc": float(row["pixel_auroc"]) if row["pixel_auroc"] else None})
     return rows
 
 
@@ -175,3 +172,69 @@ def read_galleries(folder: str | Path) -> list[Gallery]:
         except (OSError, ValueError, KeyError) as err:
             raise SrlibError(f"{path}: not a gallery written by srlib ({err}); delete it or re-run chapter 5") from None
     return galleries
+
+
+# --- figures ---------------------------------------------------------------------
+
+
+def radar_spokes(rows: list[dict], dataset: str) -> dict[str, dict[float, float]]:
+    """Image AUROC by k for each spoke of a Fig. 6-style radar chart of one dataset.
+
+    Spokes are the categories (subset ``all``), as in the paper, when there
+    are at least three; with fewer (the bundled data has two) a radar of
+    categories would be a line, so the spokes are ``category/defect`` subsets.
+    """
+    mine = [r for r in rows if r["dataset"] == dataset]
+    categories = list(dict.fromkeys(r["category"] for r in mine))
+    if len(categories) >= 3:
+        keys = [(c, ALL) for c in categories]
+    else:
+        keys = list(dict.fromkeys((r["category"], r["subset"]) for r in mine if r["subset"] != ALL))
+    spokes = {}
+    for category, subset in keys:
+        label = category if subset == ALL else f"{category}/{subset}"
+        spokes[label] = {r["k"]: r["image_auroc"] for r in mine if (r["category"], r["subset"]) == (category, subset)}
+    return spokes
+
+
+def plot_radar(ax, spokes: dict[str, dict[float, float]], fixed_k: float = 1e-3) -> dict[str, list[float]]:
+    """The paper's Fig. 6 on a polar ``ax``: image AUROC at ``fixed_k`` (blue) and at each spoke's best k (red).
+
+    Returns the two series (``fixed``, ``best``) and the best k of each spoke.
+    """
+    labels = list(spokes)
+    fixed = [spokes[s].get(fixed_k, float("nan")) for s in labels]
+    best_k = [max(spokes[s], key=spokes[s].get) for s in labels]
+    best = [spokes[s][b] for s, b in zip(labels, best_k)]
+    angles = np.linspace(0, 2 * np.pi, len(labels), endpoint=False)
+    closed = np.append(angles, angles[0])
+    for values, colour, name in ((best, "tab:red", "best k per spoke"), (fixed, "tab:blue", f"k = {fixed_k:g}")):
+        ax.plot(closed, np.append(values, values[0]), color=colour, lw=1.6,
+                label=f"{name} (mean {np.nanmean(values):.3f})")
+        ax.fill(closed, np.append(values, values[0]), color=colour, alpha=0.08)
+    ax.set_xticks(angles)
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_ylim(min(0.5, np.nanmin(fixed + best) - 0.02), 1.0)
+    ax.tick_params(axis="y", labelsize=6)
+    return {"fixed": fixed, "best": best, "best_k": best_k}
+
+
+def plot_gallery(galleries: list[Gallery], k: float, per_category: int = 4, per_row: int = 2, size: float = 1.5):
+    """Input | map at ``k`` | ground truth for up to ``per_category`` images of each gallery (the paper's Fig. 4)."""
+    import matplotlib.pyplot as plt
+
+    panels = [(g, i) for g in galleries for i in range(min(per_category, len(g.defects)))]
+    rows = max(1, -(-len(panels) // per_row))
+    fig, axes = plt.subplots(rows, 3 * per_row, figsize=(3 * per_row * size, rows * size), squeeze=False,
+                             constrained_layout=True)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for n, (gallery, i) in enumerate(panels):
+        where = axes[n // per_row, 3 * (n % per_row):3 * (n % per_row) + 3]
+        at = int(np.argmin(np.abs(np.log(gallery.ks) - np.log(k))))
+        where[0].imshow(gallery.images[i])
+        where[1].imshow(gallery.maps[at, i], cmap="inferno", vmin=0, vmax=1)
+        where[2].imshow(gallery.masks[i], cmap="gray", vmin=0, vmax=1)
+        where[0].set_title(f"{gallery.category}: {gallery.defects[i]}", fontsize=7, loc="left")
+        where[1].set_title(f"k = {gallery.ks[at]:g}", fontsize=7)
+    return fig

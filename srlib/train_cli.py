@@ -41,6 +41,39 @@ Example (the bundled textures, on a CPU):
 """
 
 
+# The TrainConfig fields the command line overrides, with their options
+# (shared with ``srlib reproduce``, which passes them on to every category).
+OVERRIDE_OPTIONS = {
+    "epochs": dict(type=int, help="passes over the training images (paper 3000)"),
+    "image_size": dict(type=int, help="training resolution in pixels, >= 16 (paper 192)"),
+    "width": dict(type=int, help="channels of the U-Net's first level; 64 is the paper's network"),
+    "batch_size": dict(type=int, help="images per optimizer step, over all processes (paper 16)"),
+    "lr": dict(type=float, help="AdamW learning rate (paper 1e-4)"),
+    "weight_decay": dict(type=float, help="AdamW weight decay (paper 1e-3)"),
+    "milestones": dict(type=int, nargs="*", metavar="EPOCH",
+                       help="epochs at which the lr is multiplied by 0.1 (paper: 1000 2000 on MVTec AD, none on BTAD/MPDD)"),
+    "ema_decay": dict(type=float, help="ceiling of the EMA decay (paper 0.9999)"),
+    "seed": dict(type=int, help="seed of initialisation, data order and noise (paper 7777)"),
+    "checkpoint_every": dict(type=int, help="epochs between checkpoints"),
+    "device": dict(help="auto (cuda > mps > cpu, the default), cpu, cuda, cuda:N or mps"),
+    "precision": dict(choices=PRECISIONS, help="fp32 (default), tf32 (CUDA) or bf16 (autocast, GPU only; slower on CPUs)"),
+    "channels_last": dict(action=argparse.BooleanOptionalAction,
+                          help="channels_last memory format (default: on for CUDA and CPU, where it is faster)"),
+}
+
+
+def add_override_arguments(group, skip: tuple[str, ...] = ()) -> None:
+    """Add ``--epochs``, ``--image-size``... (every OVERRIDE_OPTIONS field not in ``skip``); default None."""
+    for name, options in OVERRIDE_OPTIONS.items():
+        if name not in skip:
+            group.add_argument("--" + name.replace("_", "-"), **options)
+
+
+def overrides_from(args) -> dict:
+    """The override options present in parsed ``args``: TrainConfig field -> value (None: the preset's)."""
+    return {name: getattr(args, name) for name in OVERRIDE_OPTIONS if hasattr(args, name)}
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
@@ -60,23 +93,7 @@ def register(subparsers) -> None:
                      help="continue the run in --out from its checkpoint (refused if the configuration differs; "
                           "only --epochs, --root, --device and --checkpoint-every may change)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    over = parser.add_argument_group("overrides (default: the preset's value)")
-    over.add_argument("--epochs", type=int, help="passes over the training images (paper 3000)")
-    over.add_argument("--image-size", type=int, help="training resolution in pixels, >= 16 (paper 192)")
-    over.add_argument("--width", type=int, help="channels of the U-Net's first level; 64 is the paper's network")
-    over.add_argument("--batch-size", type=int, help="images per optimizer step, over all processes (paper 16)")
-    over.add_argument("--lr", type=float, help="AdamW learning rate (paper 1e-4)")
-    over.add_argument("--weight-decay", type=float, help="AdamW weight decay (paper 1e-3)")
-    over.add_argument("--milestones", type=int, nargs="*", metavar="EPOCH",
-                      help="epochs at which the lr is multiplied by 0.1 (paper: 1000 2000 on MVTec AD, none on BTAD/MPDD)")
-    over.add_argument("--ema-decay", type=float, help="ceiling of the EMA decay (paper 0.9999)")
-    over.add_argument("--seed", type=int, help="seed of initialisation, data order and noise (paper 7777)")
-    over.add_argument("--checkpoint-every", type=int, help="epochs between checkpoints")
-    over.add_argument("--device", help="auto (cuda > mps > cpu, the default), cpu, cuda, cuda:N or mps")
-    over.add_argument("--precision", choices=PRECISIONS,
-                      help="fp32 (default), tf32 (CUDA) or bf16 (autocast, GPU only; slower on CPUs)")
-    over.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
-                      help="channels_last memory format (default: on for CUDA and CPU, where it is faster)")
+    add_override_arguments(parser.add_argument_group("overrides (default: the preset's value)"))
     parser.set_defaults(func=_train)
 
 
@@ -85,13 +102,7 @@ def _train(args) -> int:
     from srlib.device import pick_device
     from srlib.train import train
 
-    config = TrainConfig.preset_for(
-        args.preset, args.dataset, args.root, args.category,
-        epochs=args.epochs, image_size=args.image_size, width=args.width, batch_size=args.batch_size,
-        lr=args.lr, weight_decay=args.weight_decay, milestones=args.milestones, ema_decay=args.ema_decay,
-        seed=args.seed, checkpoint_every=args.checkpoint_every, device=args.device, precision=args.precision,
-        channels_last=args.channels_last,
-    )
+    config = TrainConfig.preset_for(args.preset, args.dataset, args.root, args.category, **overrides_from(args))
     if config.preset == "paper" and pick_device(config.device).type == "cpu":
         print("srlib: warning: the paper preset on a CPU takes days per category; --preset cpu trains in minutes",
               file=sys.stderr)

@@ -149,7 +149,23 @@ def execute(notebook: Path, parameters: dict, progress: bool = False) -> float:
     The output is written to a temporary file and renamed when the run
     succeeded, so an interrupted run leaves no half-executed chapter behind.
     A failing run is kept in ``_build/failed/`` and reported with its cell.
+    A kernel that dies (killed from outside, not a failing cell) gets one
+    more try.
     """
+    from nbclient.exceptions import DeadKernelError
+
+    try:
+        return _execute_once(notebook, parameters, progress)
+    except DeadKernelError:
+        say(f"{notebook.relative_to(ROOT)}: the kernel died (not a cell error); executing it once more")
+    try:
+        return _execute_once(notebook, parameters, progress)
+    except DeadKernelError as err:
+        raise SrlibError(f"{notebook.relative_to(ROOT)}: the kernel died twice ({err}); "
+                         "is the machine out of memory?") from None
+
+
+def _execute_once(notebook: Path, parameters: dict, progress: bool) -> float:
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError

@@ -18,10 +18,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 from scipy.spatial import cKDTree
 from scipy.special import i0e, i1e, logsumexp, softmax
+from torch import nn
+from tqdm.auto import tqdm
 
 from srlib.errors import SrlibError
+from srlib.sde import dsm_loss, marginal_std
 
 # Rows of the (queries x points) distance matrix handled at once: bounds memory.
 _CHUNK_ELEMENTS = 1 << 22
@@ -309,19 +313,16 @@ def grid(lim: float = 2.0, n: int = 101):
 
 # --- a learned score: a small MLP conditioned on k, trained by DSM -----------------
 
-import torch  # noqa: E402  (after the exact part, which needs only numpy)
-from torch import nn  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-
-from srlib.sde import dsm_loss, marginal_std  # noqa: E402
-
 
 class ToyScoreMLP(nn.Module):
     """s_theta(x~, k): a small MLP score model for 2D data.
 
-    Like the paper's U-Net, it embeds k with fixed random Fourier features
-    and divides its output by sigma_k, so the raw output estimates -eps and
-    the returned value estimates the score grad log p_k(x~).
+    Like the paper's U-Net, it embeds the noise level with fixed random
+    Fourier features (of log sigma_k: the levels span three decades) and
+    divides its output by sigma_k, so the raw output estimates -eps and the
+    returned value estimates the score grad log p_k(x~). The input x~ is
+    scaled by 1 / sqrt(1 + sigma_k^2), its standard deviation for data of
+    unit scale.
 
     Parameters
     ----------
@@ -339,7 +340,6 @@ class ToyScoreMLP(nn.Module):
                  generator: torch.Generator | None = None):
         super().__init__()
         self.sigma = sigma
-        # Frequencies of log sigma_k, fixed: the levels span three decades.
         self.register_buffer("freq", torch.randn(n_freq, generator=generator) * 2.0)
         layers, width = [], 2 + 2 * n_freq
         for _ in range(depth):
@@ -351,7 +351,6 @@ class ToyScoreMLP(nn.Module):
     def forward(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         std = marginal_std(k, self.sigma)[:, None]
         phase = torch.log(std) * self.freq[None, :] * 2 * math.pi
-        # x~ has variance about 1 + sigma_k^2 (unit-scale data): keep the input near unit scale.
         x_in = x / torch.sqrt(1 + std**2)
         features = torch.cat([x_in, torch.sin(phase), torch.cos(phase)], dim=1)
         return self.net(features) / std
@@ -373,9 +372,9 @@ def train_toy_score(points, steps: int = 3000, batch_size: int = 512, lr: float 
     """
     points = torch.as_tensor(_as_points(points), dtype=torch.float32)
     gen = torch.Generator().manual_seed(seed)
-    model = ToyScoreMLP(sigma=sigma, generator=gen, **model_kwargs)
-    torch.manual_seed(seed)  # the layers' initialisation
-    model.net.apply(lambda m: m.reset_parameters() if isinstance(m, nn.Linear) else None)
+    with torch.random.fork_rng():  # seed the layers' initialisation, leave the caller's RNG alone
+        torch.manual_seed(seed)
+        model = ToyScoreMLP(sigma=sigma, generator=gen, **model_kwargs)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     losses = np.empty(steps)

@@ -77,8 +77,10 @@ class Page:
         self.page.on("request", lambda r: r.url.startswith(("http:", "https:")) and not r.url.startswith(origin)
                      and self.problems.append(f"outside the book: {r.url}"))
         self.page.goto(url, wait_until="load")
-        if self.page.locator("script[type='application/vnd.jupyter.widget-state+json']").count():
-            self.page.wait_for_selector(".jupyter-widgets img", timeout=20_000)
+        views = self.page.locator("script[type='application/vnd.jupyter.widget-view+json']").count()
+        if views:  # the embedded manager renders every widget view after the page's load event
+            self.page.wait_for_function(f"document.querySelectorAll('.jupyter-widgets').length >= {views}",
+                                        timeout=20_000)
         self.page.wait_for_timeout(500)  # late console messages (MathJax typesets after load)
 
 

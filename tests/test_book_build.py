@@ -107,3 +107,16 @@ def test_main_reports_bad_input_in_one_line(capsys):
     err = capsys.readouterr().err
     assert err.startswith("srlib.book: error: --only '99_nothing' matches 0 notebooks")
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_kernel_killed_from_outside_gets_one_more_try(sandbox):
+    marker = sandbox / "killed-once"
+    kill_once = (f"import os, pathlib, signal\nm = pathlib.Path({str(marker)!r})\n"
+                 "if not m.exists():\n    m.touch()\n    os.kill(os.getpid(), signal.SIGKILL)")
+    nb = write_notebook(sandbox / "notebooks" / "03_flaky.ipynb", kill_once, "print('survived')")
+    assert list(book.execute_all([nb])) == ["03_flaky"]
+    assert nbformat.read(book.staged(nb), as_version=4).cells[2].outputs[0].text == "survived\n"
+    always = write_notebook(sandbox / "notebooks" / "04_dies.ipynb", "import os, signal\nos.kill(os.getpid(), 9)")
+    with pytest.raises(SrlibError, match="04_dies.ipynb: the kernel died twice"):
+        book.execute_all([always])

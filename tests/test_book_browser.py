@@ -94,7 +94,7 @@ def test_page_loads_cleanly_from_the_book_alone(browser, site, path):
     assert loaded.problems == []
     assert loaded.page.locator("h1").count() >= 1
     if loaded.page.locator(".math").count():  # MathJax (served by the book) typeset the math
-        loaded.page.wait_for_selector("mjx-container", timeout=20_000)
+        loaded.page.wait_for_selector("mjx-container", state="attached", timeout=20_000)
     loaded.page.close()
 
 

@@ -52,9 +52,12 @@ class TrainConfig:
     device
         ``auto`` (cuda > mps > cpu) or a torch device string.
     precision
-        ``fp32``, ``tf32`` (CUDA matmuls/convolutions) or ``bf16`` (autocast, GPU only).
+        ``fp32``, ``tf32`` (CUDA matmuls/convolutions) or ``bf16`` (autocast; GPUs and CPUs with bf16 instructions).
     channels_last
         Memory format of the model and images; ``None`` picks the faster one for the device.
+    compile
+        Run the network through ``torch.compile`` (for GPUs; compiling takes minutes and
+        gains nothing on this project's CPUs).
     """
 
     dataset: str
@@ -76,6 +79,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "fp32"
     channels_last: bool | None = None
+    compile: bool = False
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)

@@ -5,12 +5,13 @@ At the n-th update (n = 1, 2, ...) after an optimizer step,
 a short memory early on (d = 2/11 first), 0.9999 once n reaches 89,991.
 The EMA starts as a copy of the initial weights.
 
-``AveragedModel.update_parameters`` copies the weights on its first call
-(when ``n_averaged`` is 0) and averages on later calls, handing the function
-the count of models averaged so far. ``ema_of`` makes that first call at
-construction, so the EMA holds the initial weights with ``n_averaged == 1``
-and the n-th real update receives ``n_averaged == n``: exactly the authors'
-warm-up index.
+``WarmupEMA`` keeps ``AveragedModel``'s state (the averaged ``module`` and
+the ``n_averaged`` count) and starts with ``n_averaged == 1``, so the n-th
+real update sees ``n_averaged == n``: exactly the authors' warm-up index.
+Its update is one ``torch._foreach_lerp_`` over all parameters, and the
+count stays on the CPU: ``AveragedModel.update_parameters`` reads a count
+that lives on the device (``if n_averaged > 0``) and copies it there every
+step, each a host-device synchronisation on a GPU.
 """
 
 from __future__ import annotations
@@ -24,16 +25,27 @@ def warmup_decay(n: int, ceiling: float = 0.9999) -> float:
     return min(ceiling, (1 + n) / (10 + n))
 
 
-def ema_of(model: torch.nn.Module, ceiling: float = 0.9999) -> AveragedModel:
-    """An EMA of ``model`` (a deep copy, holding its current weights)."""
+class WarmupEMA(AveragedModel):
+    """EMA of a model's parameters with the authors' warm-up decay (see the module docstring).
+
+    ``n_averaged`` is a CPU tensor; do not move this module to another device.
+    """
+
+    def __init__(self, model: torch.nn.Module, ceiling: float = 0.9999):
+        super().__init__(model)  # a deep copy: it holds the current weights
+        self.ceiling = ceiling
+        self.n_averaged.fill_(1)  # as if AveragedModel's copying first update had run
+        self.requires_grad_(False)
 
     @torch.no_grad()
-    def lerp_towards(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+    def update_parameters(self, model: torch.nn.Module) -> None:
         # lerp leaves a parameter that never moves (the frozen Fourier
         # frequencies) exactly unchanged, which d*a + (1-d)*b would not.
-        torch._foreach_lerp_(averaged, current, 1.0 - warmup_decay(int(n_averaged), ceiling))
+        weight = 1.0 - warmup_decay(int(self.n_averaged), self.ceiling)
+        torch._foreach_lerp_(list(self.module.parameters()), [p.detach() for p in model.parameters()], weight)
+        self.n_averaged += 1
 
-    ema = AveragedModel(model, multi_avg_fn=lerp_towards)
-    ema.update_parameters(model)  # the copying first call: n_averaged becomes 1
-    ema.requires_grad_(False)
-    return ema
+
+def ema_of(model: torch.nn.Module, ceiling: float = 0.9999) -> WarmupEMA:
+    """An EMA of ``model`` (a deep copy, holding its current weights)."""
+    return WarmupEMA(model, ceiling)

@@ -129,7 +129,11 @@ def anomaly_map(raw: torch.Tensor, out_size=256, resize: str = "bilinear", kerne
         raise SrlibError(f"unknown resize {resize!r}: use 'bilinear' (the authors' code) or 'lanczos' (the paper)")
     if kernel < 1 or kernel % 2 == 0:
         raise SrlibError(f"mean-filter kernel {kernel} must be an odd number >= 1 (the paper uses 31)")
-    return F.avg_pool2d(maps, kernel, stride=1, padding=kernel // 2, count_include_pad=True)
+    # A column pass then a row pass: 2k additions a pixel instead of k*k (10x
+    # faster at k = 31), the same mean to ~1e-6 relative in float32.
+    half = kernel // 2
+    maps = F.avg_pool2d(maps, (kernel, 1), stride=1, padding=(half, 0), count_include_pad=True)
+    return F.avg_pool2d(maps, (1, kernel), stride=1, padding=(0, half), count_include_pad=True)
 
 
 def image_scores(maps: torch.Tensor) -> torch.Tensor:

@@ -66,6 +66,7 @@ WEIGHTS = "model.pt"
 CONFIG = "config.json"
 LOG = "log.jsonl"
 TRAIN_FORMAT = "srlib-train-v1"
+SYNC_EVERY = 32  # steps between host-device synchronisations within an epoch
 
 
 @dataclasses.dataclass
@@ -195,18 +196,18 @@ class _Run:
         torch.manual_seed(config.seed)
         self.model = ScoreUNet(width=config.width).to(device, memory_format=self.memory_format)
         self.ema = ema_of(self.model, config.ema_decay)
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(
-            trainable, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, **_fast_kernels(device)
-        )
+        self.optimizer = make_optimizer(self.model, config, device)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, config.milestones, config.gamma)
         if world > 1:
             self.net = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
         else:
             self.net = self.model
+        if config.compile:
+            self.net = torch.compile(self.net)
         self.noise = torch.Generator(device=device)
         self.epoch = self.batch = self.step = 0
         self.epoch_loss = self.epoch_images = self.epoch_seconds = 0.0
+        self.pending: list[tuple[torch.Tensor, int]] = []  # (loss on the device, images) of steps not yet synced
         if previous is not None:
             self._restore(previous)
         if rank == 0:
@@ -296,18 +297,25 @@ class _Run:
         with _StopSignal() as stop, bar:
             while self.epoch < config.epochs:
                 batches = epoch_batches(len(self.images), self.epoch, config.seed, config.batch_size, self.rank, self.world)
+                # One copy of the epoch's order to the device: indexing with a
+                # CPU tensor would copy, and so synchronise, at every step.
+                order = torch.cat(batches).to(self.device).split([len(b) for b in batches])
+                self.mark = time.perf_counter()
                 while self.batch < len(batches):
-                    started = time.perf_counter()
-                    loss, stopping = self._train_step(self.images[batches[self.batch].to(self.device)], stop)
+                    index = order[self.batch]
+                    self.noise.manual_seed(noise_seed(config.seed, self.rank, self.step))
+                    loss = train_step(self.net, self.model, self.ema, self.optimizer, self.images[index], self.noise,
+                                      self.autocast)
+                    self.pending.append((loss, len(index)))
                     self.batch += 1
                     self.step += 1
-                    self.epoch_seconds += time.perf_counter() - started
-                    self.epoch_loss += loss * len(batches[self.batch - 1]) * self.world
-                    self.epoch_images += len(batches[self.batch - 1]) * self.world
                     bar.update()
-                    bar.set_postfix(
-                        epoch=self.epoch + 1, loss=f"{loss:.4g}", img_s=f"{self.epoch_images / self.epoch_seconds:.3g}"
-                    )
+                    # Losses stay on the device until an epoch ends, SYNC_EVERY
+                    # steps pass or a signal arrives: a GPU is never kept waiting
+                    # for the host. Several processes agree on stopping only then.
+                    stopping = self.world == 1 and stop.name is not None
+                    if stopping or self.batch == len(batches) or len(self.pending) >= SYNC_EVERY:
+                        stopping = self._sync(stop, bar) or stopping
                     if stopping:
                         self._save()
                         return TrainOutcome(self.out, self.epoch, self.step, False, stop.name or "SIGTERM")
@@ -318,30 +326,34 @@ class _Run:
             save_score_model(self.ema.module, self.out / WEIGHTS)
         return TrainOutcome(self.out, self.epoch, self.step, True)
 
-    def _train_step(self, x: torch.Tensor, stop: _StopSignal) -> tuple[float, bool]:
-        from srlib.sde import dsm_loss
+    def _sync(self, stop: _StopSignal, bar) -> bool:
+        """Bring the pending losses to the host (one synchronisation); True if any process was signalled.
 
-        self.noise.manual_seed(noise_seed(self.config.seed, self.rank, self.step))
-        with self.autocast:
-            loss = dsm_loss(self.net, x, generator=self.noise)
-        # One exchange per step tells every process the mean loss and whether
-        # any was signalled, so all of them stop (or fail) at the same step.
-        shared = torch.stack([loss.detach().float(), torch.tensor(float(stop.name is not None), device=loss.device)])
+        Adds them to the epoch's totals, and stops the run at the first
+        non-finite one (the last good checkpoint is kept: nothing is saved).
+        """
+        first = self.step - len(self.pending)  # the 0-based step of the first pending loss
+        losses = torch.stack([loss.float() for loss, _ in self.pending])
+        shared = torch.cat([losses, torch.full((1,), float(stop.name is not None), device=losses.device)])
         if self.world > 1:
             dist.all_reduce(shared)
-            shared[0] /= self.world
-        mean_loss, stopping = shared.tolist()
-        if not math.isfinite(mean_loss):
-            kept = f"the last good checkpoint {self.out / CHECKPOINT} is kept" if (self.out / CHECKPOINT).exists() else "no checkpoint was written yet"
-            raise SrlibError(
-                f"training stopped: the loss is {mean_loss} at epoch {self.epoch + 1}, step {self.step + 1}; "
-                f"{kept}; lower --lr or check the images"
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.ema.update_parameters(self.model)
-        return mean_loss, stopping > 0
+            shared[:-1] /= self.world
+        *values, stopping = shared.tolist()
+        for offset, (value, (_, images)) in enumerate(zip(values, self.pending)):
+            if not math.isfinite(value):
+                kept = f"the last good checkpoint {self.out / CHECKPOINT} is kept" if (self.out / CHECKPOINT).exists() else "no checkpoint was written yet"
+                raise SrlibError(
+                    f"training stopped: the loss is {value} at epoch {self.epoch + 1}, step {first + offset + 1}; "
+                    f"{kept}; lower --lr or check the images"
+                )
+            self.epoch_loss += value * images * self.world
+            self.epoch_images += images * self.world
+        self.pending = []
+        now = time.perf_counter()
+        self.epoch_seconds += now - self.mark
+        self.mark = now
+        bar.set_postfix(epoch=self.epoch + 1, loss=f"{values[-1]:.4g}", img_s=f"{self.epoch_images / self.epoch_seconds:.3g}")
+        return stopping > 0
 
     def _end_epoch(self) -> None:
         lr = self.optimizer.param_groups[0]["lr"]
@@ -364,13 +376,31 @@ class _Run:
             self._save()
 
 
-def _fast_kernels(device: torch.device) -> dict:
-    """AdamW's fused kernel where this torch has one for the device, else foreach."""
+def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters, on its fused kernel where this torch has one for the device, else foreach."""
     from torch.optim.optimizer import _get_fused_kernels_supported_devices
 
-    if device.type in _get_fused_kernels_supported_devices():
-        return {"fused": True}
-    return {"foreach": True}
+    kernels = {"fused": True} if device.type in _get_fused_kernels_supported_devices() else {"foreach": True}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(trainable, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, **kernels)
+
+
+def train_step(net, model, ema, optimizer, x: torch.Tensor, generator: torch.Generator, autocast) -> torch.Tensor:
+    """One optimizer step and EMA update on the batch ``x``; returns the loss, left on the device.
+
+    ``net`` computes the loss (``model`` itself, or it wrapped in DDP or
+    ``torch.compile``); ``ema`` averages ``model``. Nothing here waits for the
+    device, so a GPU gets the next step's work while it computes this one.
+    """
+    from srlib.sde import dsm_loss
+
+    with autocast:
+        loss = dsm_loss(net, x, generator=generator)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    ema.update_parameters(model)
+    return loss.detach()
 
 
 def _truncate_log(path: Path, epochs_done: int) -> None:

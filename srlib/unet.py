@@ -41,8 +41,12 @@ def swish(x: torch.Tensor) -> torch.Tensor:
 
     ``nn.SiLU`` is the same function, but its fused kernel rounds differently
     (about 1e-6 relative); this form gives bit-identical outputs to theirs.
+    Without autograd the product is written into sigmoid's output: the same
+    numbers with one tensor fewer to allocate.
     """
-    return x * torch.sigmoid(x)
+    if torch.is_grad_enabled():
+        return x * torch.sigmoid(x)
+    return torch.sigmoid(x).mul_(x)
 
 
 class Swish(nn.Module):
@@ -186,11 +190,14 @@ class ScoreUNet(nn.Module):
         if not isinstance(k, torch.Tensor) or k.dim() == 0:
             k = torch.as_tensor(k, dtype=x.dtype, device=x.device).expand(x.shape[0])
         embedding = self.time_embedding(k)
-        h = self.inc(x) + self.dense_in(embedding)
+        # Each block's time bias is added in place: the block's output (a
+        # product) is not needed by autograd, and one allocation fewer per
+        # block is measurably faster on a CPU.
+        h = self.inc(x).add_(self.dense_in(embedding))
         skips = []
         for level in range(1, self.LEVELS + 1):
             skips.append(h)
-            h = getattr(self, f"down{level}")(h) + getattr(self, f"dense_d{level}")(embedding)
+            h = getattr(self, f"down{level}")(h).add_(getattr(self, f"dense_d{level}")(embedding))
         for level in range(1, self.LEVELS + 1):
-            h = getattr(self, f"up{level}")(h, skips.pop()) + getattr(self, f"dense_u{level}")(embedding)
+            h = getattr(self, f"up{level}")(h, skips.pop()).add_(getattr(self, f"dense_u{level}")(embedding))
         return self.outc(h) / marginal_std(k, self.sigma)[:, None, None, None]

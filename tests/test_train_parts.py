@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from srlib.atomic import PAUSE_ENV, atomic_write, remove_stale_temporaries, save_torch
+import srlib.device
 from srlib.device import pick_device, set_precision
 from srlib.ema import ema_of
 from srlib.errors import SrlibError
@@ -148,7 +149,7 @@ def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):
 
 
 # -- devices ---------------------------------------------------------------------------
-def test_device_choice_and_precision_checks():
+def test_device_choice_and_precision_checks(monkeypatch):
     assert pick_device("cpu").type == "cpu"
     with pytest.raises(SrlibError, match="unknown device 'tpu9'"):
         pick_device("tpu9")
@@ -156,8 +157,16 @@ def test_device_choice_and_precision_checks():
         assert pick_device("auto").type in ("cpu", "mps")
         with pytest.raises(SrlibError, match="device 'cuda' is not available"):
             pick_device("cuda")
-    with pytest.raises(SrlibError, match="bf16 is for GPUs"):
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():  # torch's answer agrees with the flags the kernel reports
+        flags = set(next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split())
+        assert srlib.device.cpu_has_bf16() == bool(flags & {"avx512_bf16", "amx_tile"})
+    monkeypatch.setattr(srlib.device, "cpu_has_bf16", lambda: False)
+    with pytest.raises(SrlibError, match="bf16 needs a GPU or a CPU with bfloat16 instructions"):
         set_precision(torch.device("cpu"), "bf16")
+    monkeypatch.setattr(srlib.device, "cpu_has_bf16", lambda: True)
+    with set_precision(torch.device("cpu"), "bf16"):
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
     with pytest.warns(UserWarning, match="tf32 changes nothing on cpu"):
         set_precision(torch.device("cpu"), "tf32")
     set_precision(torch.device("cpu"), "fp32")

@@ -1,0 +1,447 @@
+"""Speed of srlib against a plain baseline, measured in one process.
+
+    python -m srlib.bench                         # CPU: width 64 at 64 and 192 px, a few minutes on 2 cores
+    python -m srlib.bench --threads 1 --clock cpu # the cross-check least disturbed by other processes
+    python -m srlib.bench --device cuda --batch 16 --repeats 10 --json bench.json
+
+For each image size, on the same weights, images and noise:
+
+evaluation
+    images/s of srlib (``restoration_error`` then ``anomaly_map``, the model
+    in srlib's memory format) and of the plain baseline written below (the
+    authors' loop: one draw at a time, contiguous tensors, ``torch.no_grad``),
+    the largest difference between their maps relative to the largest map
+    value, the FLOPs of an image (convolutions and matrix products, counted
+    by torch's ``FlopCounterMode``), the GFLOP/s that achieves and the rate
+    of a large fp32 matrix product measured in the same rounds;
+training
+    images/s of srlib's training step (``srlib.train.train_step``: fused
+    AdamW, one foreach EMA update, srlib's memory format, the loss left on
+    the device) and of a plain step (AdamW without foreach or fused kernels,
+    the EMA parameter by parameter, contiguous, ``loss.item()`` every step);
+memory
+    peak memory of one call of each: on CUDA the allocator's peak above what
+    was allocated before; on the CPU the growth of the resident set (VmHWM
+    after the call, reset before it, minus VmRSS before it).
+
+Baseline and srlib take turns round after round, in alternating order, and
+medians are reported, so load from other processes falls on both alike.
+``--clock cpu`` times with the process's CPU time (all threads together):
+with ``--threads 1`` it is the measurement least disturbed by a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from srlib.atomic import write_text
+from srlib.config import PRECISIONS, TrainConfig
+from srlib.device import memory_format, pick_device, set_precision
+from srlib.ema import warmup_decay
+from srlib.restoration import anomaly_map, restoration_error
+from srlib.sde import dsm_loss, marginal_std
+from srlib.train import make_optimizer, train_step
+from srlib.unet import ScoreUNet, upsample_to
+
+K = 1e-3
+N_DRAWS = 3
+MASK_SIZE = 256
+MEAN_FILTER = 31
+
+
+# -- the plain baseline: the authors' loops, written plainly -------------------------
+def plain_forward(model: ScoreUNet, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """The score network as the authors' code runs it (every operation out of place), on ``model``'s layers."""
+
+    def swish(h):
+        return h * torch.sigmoid(h)
+
+    def double_conv(block, h):
+        conv1, norm1, _, conv2, norm2, _ = block.double_conv
+        return swish(norm2(conv2(swish(norm1(conv1(h))))))
+
+    embedding = swish(model.embed(k))
+    h = double_conv(model.inc, x) + model.dense_in(embedding)
+    skips = []
+    for level in range(1, model.LEVELS + 1):
+        skips.append(h)
+        down = getattr(model, f"down{level}").maxpool_conv
+        h = double_conv(down[1], down[0](h)) + getattr(model, f"dense_d{level}")(embedding)
+    for level in range(1, model.LEVELS + 1):
+        skip = skips.pop()
+        h = torch.cat([skip, upsample_to(h, skip.shape[-2:])], dim=1)
+        h = double_conv(getattr(model, f"up{level}").conv, h) + getattr(model, f"dense_u{level}")(embedding)
+    return model.outc(h) / marginal_std(k, model.sigma)[:, None, None, None]
+
+
+def plain_restoration_error(model, x: torch.Tensor, noise: torch.Tensor, k: float = K) -> torch.Tensor:
+    """Algorithm 1 one draw at a time, in contiguous memory, autograd off with no_grad."""
+    times = torch.full((x.shape[0],), k, device=x.device)
+    std = marginal_std(times)[:, None, None, None]
+    total = 0
+    with torch.no_grad():
+        for eps in noise:
+            n = eps * std
+            score = plain_forward(model, x + n, times)
+            total = total + ((score * std**2 + n) ** 2).mean(dim=1, keepdim=True)
+    return total / len(noise)
+
+
+def plain_anomaly_map(raw: torch.Tensor) -> torch.Tensor:
+    """Bilinear resize to the masks' size, then the 31x31 mean filter counting the zero padding."""
+    maps = F.interpolate(raw, size=(MASK_SIZE, MASK_SIZE), mode="bilinear", align_corners=False)
+    return F.avg_pool2d(maps, MEAN_FILTER, stride=1, padding=MEAN_FILTER // 2, count_include_pad=True)
+
+
+class PlainTrainer:
+    """A training step as plainly written: per-parameter AdamW, EMA loop, loss.item() every step."""
+
+    def __init__(self, model: ScoreUNet, config: TrainConfig):
+        self.model = model
+        self.ema = [p.detach().clone() for p in model.parameters()]
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(trainable, lr=config.lr, betas=config.betas,
+                                           weight_decay=config.weight_decay, foreach=False, fused=False)
+        self.updates = 0
+
+    def step(self, x: torch.Tensor, generator: torch.Generator) -> float:
+        loss = dsm_loss(lambda h, k: plain_forward(self.model, h, k), x, generator=generator)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        self.updates += 1
+        decay = warmup_decay(self.updates)
+        with torch.no_grad():
+            for averaged, weight in zip(self.ema, self.model.parameters()):
+                averaged.copy_(decay * averaged + (1 - decay) * weight)
+        return loss.item()
+
+
+class SrlibTrainer:
+    """srlib's training step, set up as ``srlib.train`` sets up a run."""
+
+    def __init__(self, model: ScoreUNet, config: TrainConfig, device: torch.device):
+        from srlib.ema import ema_of
+
+        self.model = model.to(device, memory_format=memory_format(device, config.channels_last))
+        self.net = torch.compile(self.model) if config.compile else self.model
+        self.ema = ema_of(self.model, config.ema_decay)
+        self.optimizer = make_optimizer(self.model, config, device)
+        self.autocast = set_precision(device, config.precision)
+        self.config, self.device = config, device
+
+    def step(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        set_precision(self.device, self.config.precision)
+        x = x.contiguous(memory_format=memory_format(self.device, self.config.channels_last))
+        return train_step(self.net, self.model, self.ema, self.optimizer, x, generator, self.autocast)
+
+
+def mvtec_schedule_hours(images_per_s: float, epochs: int = 3000) -> dict[str, float]:
+    """Hours of the paper's schedule (``epochs`` over each MVTec AD category's training images) at a training rate."""
+    from srlib.data.layouts import MVTEC_TRAIN_IMAGES
+
+    hours = {category: epochs * images / images_per_s / 3600 for category, images in MVTEC_TRAIN_IMAGES.items()}
+    return {"all_categories": sum(hours.values()), **hours}
+
+
+# -- measuring -----------------------------------------------------------------------
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+
+def peak_memory_mib(run, device: torch.device) -> float | None:
+    """Peak memory one call of ``run`` adds, in MiB (None where it cannot be read)."""
+    _synchronize(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        run()
+        _synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+    with contextlib.suppress(AttributeError, OSError):  # hand freed heap back, so that reuse counts as growth
+        ctypes.CDLL(None).malloc_trim(0)
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident set (Linux)
+    except OSError:
+        return None
+    before = _status_kib("VmRSS")
+    run()
+    after = _status_kib("VmHWM")
+    return None if before is None or after is None else (after - before) / 1024
+
+
+def count_flops(run) -> int:
+    """FLOPs of one call (convolutions and matrix products), as torch counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        run()
+    return counter.get_total_flops()
+
+
+def relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
+    """max |a - b| / max |b|."""
+    a, b = a.detach().double().cpu(), b.detach().double().cpu()
+    return float((a - b).abs().max() / b.abs().max())
+
+
+def interleaved_times(jobs: dict, repeats: int, clock, device: torch.device, bar) -> dict[str, list[float]]:
+    """Seconds of each job, round after round; odd rounds run the jobs in reverse order."""
+    times: dict[str, list[float]] = {name: [] for name in jobs}
+    for round_ in range(repeats):
+        names = list(jobs) if round_ % 2 == 0 else list(jobs)[::-1]
+        for name in names:
+            _synchronize(device)
+            start = clock()
+            jobs[name]()
+            _synchronize(device)
+            times[name].append(clock() - start)
+            bar.update()
+    return times
+
+
+# -- one image size ------------------------------------------------------------------
+def bench_size(size: int, args, device: torch.device, clock, bar) -> dict:
+    generator = torch.Generator().manual_seed(size)
+    x = (torch.rand(args.batch, 3, size, size, generator=generator) * 2 - 1).to(device)
+    noise = torch.randn(N_DRAWS, *x.shape, generator=generator).to(device)
+    torch.manual_seed(0)
+    weights = ScoreUNet(width=args.width).state_dict()
+    config = TrainConfig.preset_for("paper", "mvtec", ".", "bench", image_size=size, width=args.width,
+                                    batch_size=args.batch, device=str(device), precision=args.precision,
+                                    channels_last=args.channels_last, compile=args.compile)
+
+    def fresh_model() -> ScoreUNet:
+        model = ScoreUNet(width=args.width)
+        model.load_state_dict(weights)
+        return model.to(device)
+
+    plain_model = fresh_model().eval()
+    fast_model = fresh_model().eval().to(memory_format=memory_format(device, args.channels_last))
+    fast_net = torch.compile(fast_model) if args.compile else fast_model
+    precision = set_precision(device, args.precision)
+
+    def plain_eval():
+        set_precision(device, "fp32")
+        return plain_anomaly_map(plain_restoration_error(plain_model, x, noise))
+
+    def fast_eval(draws_per_pass=None):
+        autocast = set_precision(device, args.precision)
+        with autocast:
+            raw = restoration_error(fast_net, x, noise=noise, batch_size=draws_per_pass)
+        return anomaly_map(raw.float())
+
+    plain_trainer = PlainTrainer(fresh_model().train(), config)
+    fast_trainer = SrlibTrainer(fresh_model().train(), config, device)
+    del precision
+    seeds = {"plain": 0, "srlib": 0}
+
+    def training(trainer, name):
+        def step():
+            noise_generator = torch.Generator(device=device).manual_seed(seeds[name])
+            seeds[name] += 1
+            return trainer.step(x, noise_generator)
+        return step
+
+    jobs = {
+        "evaluation/plain": plain_eval,
+        "evaluation/srlib": fast_eval,
+        "training/plain": training(plain_trainer, "plain"),
+        "training/srlib": training(fast_trainer, "srlib"),
+        "matmul": matmul_job(args.matmul_size, device),
+    }
+    if args.draws_per_pass:
+        for draws in range(1, N_DRAWS + 1):
+            jobs[f"evaluation/srlib, {draws} draws per pass"] = lambda draws=draws: fast_eval(draws)
+
+    # The first training step of each, from the same weights on the same noise: their losses agree.
+    first_plain = jobs["training/plain"]()
+    first_fast = float(jobs["training/srlib"]())
+    plain_maps, fast_maps = plain_eval(), fast_eval()
+    for job in jobs.values():  # warm-up (and compilation)
+        job()
+    bar.update(len(jobs))
+    eval_flops = count_flops(plain_eval)
+    train_flops = count_flops(jobs["training/plain"])
+    memory = {name: peak_memory_mib(job, device) for name, job in jobs.items() if name != "matmul"}
+    times = interleaved_times(jobs, args.repeats, clock, device, bar)
+    median = {name: statistics.median(seconds) for name, seconds in times.items()}
+    matmul_gflops = 2 * args.matmul_size**3 / median["matmul"] / 1e9
+
+    def part(kind: str, flops: int) -> dict:
+        plain, fast = median[f"{kind}/plain"], median[f"{kind}/srlib"]
+        return {
+            "plain_images_per_s": args.batch / plain,
+            "srlib_images_per_s": args.batch / fast,
+            "speedup": plain / fast,
+            "gflop_per_image": flops / args.batch / 1e9,
+            "plain_gflops": flops / plain / 1e9,
+            "srlib_gflops": flops / fast / 1e9,
+            "srlib_fraction_of_matmul": flops / fast / 1e9 / matmul_gflops,
+            "peak_memory_mib": {"plain": memory[f"{kind}/plain"], "srlib": memory[f"{kind}/srlib"]},
+            "seconds": {"plain": times[f"{kind}/plain"], "srlib": times[f"{kind}/srlib"]},
+        }
+
+    result = {
+        "size": size,
+        "evaluation": {**part("evaluation", eval_flops), "max_map_difference": relative_difference(fast_maps, plain_maps)},
+        "training": {**part("training", train_flops), "first_loss_difference": abs(first_fast - first_plain) / abs(first_plain)},
+        "matmul": {"size": args.matmul_size, "gflops": matmul_gflops, "seconds": times["matmul"]},
+    }
+    if size == 192 and args.width == 64:  # the paper's network and resolution
+        result["training"]["mvtec_schedule_hours"] = {
+            side: mvtec_schedule_hours(result["training"][f"{side}_images_per_s"])["all_categories"]
+            for side in ("plain", "srlib")
+        }
+    if args.draws_per_pass:
+        result["draws_per_pass"] = {
+            str(draws): args.batch / median[f"evaluation/srlib, {draws} draws per pass"] for draws in range(1, N_DRAWS + 1)
+        }
+    return result
+
+
+def matmul_job(n: int, device: torch.device):
+    """One n x n fp32 matrix product (IEEE fp32: TF32 off while it runs)."""
+    generator = torch.Generator().manual_seed(1)
+    a, b = (torch.randn(n, n, generator=generator).to(device) for _ in range(2))
+
+    def run():
+        set_precision(device, "fp32")
+        return a @ b
+
+    return run
+
+
+# -- the report ----------------------------------------------------------------------
+def report(results: dict) -> str:
+    s = results["settings"]
+    m = results["machine"]
+    lines = [
+        f"srlib.bench: {m['device']}, {s['threads']} threads, {s['clock']} clock, width {s['width']}, batch {s['batch']}, "
+        f"N={N_DRAWS}, srlib in {s['precision']}{', channels_last' if s['channels_last'] is not False else ''}"
+        f"{', compiled' if s['compile'] else ''}; median of {s['repeats']} interleaved rounds",
+    ]
+    if m.get("load_average"):
+        lines.append(
+            f"load average {m['load_average'][0]:.1f} before, {m['load_average'][1]:.1f} after, on {m['cpus']} CPUs; "
+            f"this process ran {m['cpu_share']:.0%} of the time its threads could have"
+        )
+    lines += ["", f"{'':>13} {'plain':>10} {'srlib':>10} {'speed-up':>9} {'rel. diff':>13} "
+                  f"{'GFLOP/img':>10} {'srlib GFLOP/s':>14} {'of matmul':>10} {'peak MiB plain/srlib':>21}"]
+    for size in results["sizes"]:
+        for kind in ("evaluation", "training"):
+            r = size[kind]
+            diff = r["max_map_difference"] if kind == "evaluation" else r["first_loss_difference"]
+            peaks = "/".join("-" if v is None else f"{v:.0f}" for v in r["peak_memory_mib"].values())
+            lines.append(
+                f"{size['size']:>4} px {kind[:5].replace('evalu', 'eval'):<6} {r['plain_images_per_s']:>8.2f}/s {r['srlib_images_per_s']:>8.2f}/s "
+                f"{r['speedup']:>8.2f}x {diff:>13.1e} {r['gflop_per_image']:>10.1f} {r['srlib_gflops']:>14.1f} "
+                f"{r['srlib_fraction_of_matmul']:>9.0%} {peaks:>21}"
+            )
+        if "mvtec_schedule_hours" in size["training"]:
+            hours = size["training"]["mvtec_schedule_hours"]
+            lines.append(f"{size['size']:>4} px MVTec AD schedule (3000 epochs, 15 categories) at these training rates: "
+                         f"{hours['plain']:,.0f} h plain, {hours['srlib']:,.0f} h srlib")
+        lines.append(f"{size['size']:>4} px matmul {size['matmul']['size']}^2 fp32: {size['matmul']['gflops']:.1f} GFLOP/s")
+        if "draws_per_pass" in size:
+            rates = ", ".join(f"{d}: {v:.2f}/s" for d, v in size["draws_per_pass"].items())
+            lines.append(f"{size['size']:>4} px srlib evaluation by draws per pass: {rates}")
+    lines.append("rel. diff: evaluation, max |srlib map - plain map| / max |plain map|; "
+                 "training, the first step's losses (same weights, same noise)")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m srlib.bench", description=__doc__.split("\n\n")[0],
+                                     epilog="Details: the module docstring (python -m pydoc srlib.bench).")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 192], help="image sides in pixels (default 64 192)")
+    parser.add_argument("--width", type=int, default=64, help="U-Net width (64: the paper's network)")
+    parser.add_argument("--batch", type=int, default=2, help="images per evaluation call and per training step (default 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds; medians are reported (default 3)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads (default: torch's)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time, or the process's CPU time (all threads)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="srlib's side (the baseline is fp32)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                        help="srlib's memory format (default: srlib's choice for the device)")
+    parser.add_argument("--compile", action="store_true", help="srlib's network through torch.compile")
+    parser.add_argument("--draws-per-pass", action="store_true",
+                        help="also time srlib's evaluation with 1..N draws per forward pass")
+    parser.add_argument("--matmul-size", type=int, default=None, help="side of the reference matrix product "
+                        "(default 4096 on the CPU, 8192 on a GPU)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Run the benchmark described by ``args`` (see ``parse_args``); returns the results."""
+    device = pick_device(args.device)
+    torch.set_num_threads(args.threads)
+    if args.matmul_size is None:
+        args.matmul_size = 4096 if device.type == "cpu" else 8192
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    runs_per_size = 5 + 3 * bool(args.draws_per_pass)
+    bar = tqdm(total=len(args.sizes) * runs_per_size * (args.repeats + 1), desc="bench", unit="run", leave=False)
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    wall, cpu = time.perf_counter(), time.process_time()
+    with bar:
+        sizes = [bench_size(size, args, device, clock, bar) for size in args.sizes]
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    results = {
+        "command": " ".join(["python -m srlib.bench", *sys.argv[1:]]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "settings": {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()},
+        "machine": {
+            "device": name,
+            "torch": torch.__version__,
+            "cpus": os.cpu_count(),
+            "load_average": [load_before[0], os.getloadavg()[0]] if load_before else None,
+            "cpu_share": cpu / (wall * args.threads),
+            "seconds": wall,
+        },
+        "sizes": sizes,
+    }
+    return results
+
+
+def main(argv=None) -> int:
+    from srlib.errors import SrlibError
+
+    args = parse_args(argv)
+    try:
+        results = run(args)
+    except SrlibError as err:
+        print(f"srlib: error: {err}", file=sys.stderr)
+        return 2
+    print(report(results))
+    if args.json:
+        write_text(args.json, json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

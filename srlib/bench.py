@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from srlib.atomic import write_text
+from srlib.checkpoint import load_score_model
 from srlib.config import PRECISIONS, TrainConfig
 from srlib.device import memory_format, pick_device, set_precision
 from srlib.ema import warmup_decay
@@ -192,13 +193,13 @@ def peak_memory_mib(run, device: torch.device) -> float | None:
     return None if before is None or after is None else (after - before) / 1024
 
 
-def count_flops(run) -> int:
-    """FLOPs of one call (convolutions and matrix products), as torch counts them."""
+def count_flops(run) -> tuple[int, object]:
+    """FLOPs of one call (convolutions and matrix products, as torch counts them), and what it returned."""
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter:
-        run()
-    return counter.get_total_flops()
+        returned = run()
+    return counter.get_total_flops(), returned
 
 
 def relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -227,8 +228,11 @@ def bench_size(size: int, args, device: torch.device, clock, bar) -> dict:
     generator = torch.Generator().manual_seed(size)
     x = (torch.rand(args.batch, 3, size, size, generator=generator) * 2 - 1).to(device)
     noise = torch.randn(N_DRAWS, *x.shape, generator=generator).to(device)
-    torch.manual_seed(0)
-    weights = ScoreUNet(width=args.width).state_dict()
+    if args.checkpoint:
+        weights = load_score_model(args.checkpoint).state_dict()
+    else:
+        torch.manual_seed(0)
+        weights = ScoreUNet(width=args.width).state_dict()
     config = TrainConfig.preset_for("paper", "mvtec", ".", "bench", image_size=size, width=args.width,
                                     batch_size=args.batch, device=str(device), precision=args.precision,
                                     channels_last=args.channels_last, compile=args.compile)
@@ -276,15 +280,17 @@ def bench_size(size: int, args, device: torch.device, clock, bar) -> dict:
         for draws in range(1, N_DRAWS + 1):
             jobs[f"evaluation/srlib, {draws} draws per pass"] = lambda draws=draws: fast_eval(draws)
 
-    # The first training step of each, from the same weights on the same noise: their losses agree.
-    first_plain = jobs["training/plain"]()
+    # The first call of each job warms it up (and compiles): the FLOPs are
+    # counted on the baseline's, and the maps and the first training step's
+    # losses (same weights, same noise) are compared.
+    eval_flops, plain_maps = count_flops(plain_eval)
+    fast_maps = fast_eval()
+    train_flops, first_plain = count_flops(jobs["training/plain"])
     first_fast = float(jobs["training/srlib"]())
-    plain_maps, fast_maps = plain_eval(), fast_eval()
-    for job in jobs.values():  # warm-up (and compilation)
-        job()
+    for name, job in jobs.items():
+        if name not in ("evaluation/plain", "evaluation/srlib", "training/plain", "training/srlib"):
+            job()
     bar.update(len(jobs))
-    eval_flops = count_flops(plain_eval)
-    train_flops = count_flops(jobs["training/plain"])
     memory = {name: peak_memory_mib(job, device) for name, job in jobs.items() if name != "matmul"}
     times = interleaved_times(jobs, args.repeats, clock, device, bar)
     median = {name: statistics.median(seconds) for name, seconds in times.items()}
@@ -392,6 +398,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="also time srlib's evaluation with 1..N draws per forward pass")
     parser.add_argument("--matmul-size", type=int, default=None, help="side of the reference matrix product "
                         "(default 4096 on the CPU, 8192 on a GPU)")
+    parser.add_argument("--checkpoint", type=Path, help="trained weights to use (srlib's or the authors'; "
+                        "sets --width) instead of a randomly initialised network")
     parser.add_argument("--json", type=Path, help="also write the results here")
     return parser.parse_args(argv)
 
@@ -400,6 +408,8 @@ def run(args: argparse.Namespace) -> dict:
     """Run the benchmark described by ``args`` (see ``parse_args``); returns the results."""
     device = pick_device(args.device)
     torch.set_num_threads(args.threads)
+    if args.checkpoint:
+        args.width = load_score_model(args.checkpoint).width
     if args.matmul_size is None:
         args.matmul_size = 4096 if device.type == "cpu" else 8192
     clock = time.process_time if args.clock == "cpu" else time.perf_counter

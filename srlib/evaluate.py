@@ -93,9 +93,9 @@ def evaluate_model(
     maps, masks, labels = [], [], []
     started = time.perf_counter()
     generator = torch.Generator(device=device).manual_seed(seed)
-    loader = DataLoader(dataset, batch_size=batch_size)
+    loader = DataLoader(dataset, batch_size=batch_size, pin_memory=device.type == "cuda")
     for batch in tqdm(loader, desc="evaluating", unit="batch", disable=not progress or None, leave=False):
-        raw = restoration_error(model, batch["image"].to(device), k=k, n_draws=n_draws, generator=generator)
+        raw = restoration_error(model, batch["image"].to(device, non_blocking=True), k=k, n_draws=n_draws, generator=generator)
         maps.append(anomaly_map(raw, out_size=batch["mask"].shape[-2:], resize=resize).cpu())
         masks.append(batch["mask"])
         labels.append(torch.as_tensor(batch["label"]))

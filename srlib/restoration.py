@@ -18,8 +18,9 @@ from srlib.sde import marginal_std
 # How many draws share a forward pass on a CPU: as many as fit in this many
 # pixels (B * H * W per draw). Small passes are dominated by per-layer
 # overhead and gain from batching; large ones lose to cache misses. Measured
-# with benchmarks/restoration_batch.py (width 64, N = 3, fp32, channels_last,
-# 1 thread, CPU time, on the shared 2-core machine), time per image with all 3
+# (width 64, N = 3, fp32, channels_last, 1 thread, CPU time, on the shared
+# 2-core machine; ``python -m srlib.bench --draws-per-pass`` re-measures
+# it), time per image with all 3
 # draws in one pass relative to one draw per pass: 0.69 at 1x64x64, 0.87 at
 # 2x64x64, 0.91 at 1x96x96, 0.95 at 4x64x64, 0.97 at 1x128x128, but 1.03 at
 # 1x192x192 (1.06 without channels_last). So 64 px runs its 3 draws at once

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from srlib.bench import main, mvtec_schedule_hours, plain_anomaly_map, plain_restoration_error
+from srlib.bench import main, mvtec_schedule_hours, plain_anomaly_map, plain_forward, plain_restoration_error
 from srlib.data.layouts import LAYOUTS, MVTEC_TRAIN_IMAGES
 from srlib.unet import ScoreUNet
 
@@ -89,3 +89,13 @@ def test_mvtec_schedule_hours():
     hours = mvtec_schedule_hours(one_hour)
     assert hours["all_categories"] == pytest.approx(1.0)
     assert hours["bottle"] == pytest.approx(209 / 3629)
+
+
+def test_the_plain_network_is_the_same_function():
+    torch.manual_seed(4)
+    model = ScoreUNet(width=WIDTH)
+    x, k = torch.randn(2, 3, 37, 20), torch.rand(2)
+    assert torch.equal(plain_forward(model, x, k), model(x, k))  # training: the authors' arithmetic
+    with torch.no_grad():  # evaluation: fused SiLU, in place; rounding differs
+        expected = plain_forward(model, x, k)
+        assert (model(x, k) - expected).abs().max() <= 1e-5 * expected.abs().max()

@@ -56,9 +56,11 @@ OVERRIDE_OPTIONS = {
     "seed": dict(type=int, help="seed of initialisation, data order and noise (paper 7777)"),
     "checkpoint_every": dict(type=int, help="epochs between checkpoints"),
     "device": dict(help="auto (cuda > mps > cpu, the default), cpu, cuda, cuda:N or mps"),
-    "precision": dict(choices=PRECISIONS, help="fp32 (default), tf32 (CUDA) or bf16 (autocast, GPU only; slower on CPUs)"),
+    "precision": dict(choices=PRECISIONS, help="fp32 (default), tf32 (CUDA) or bf16 (autocast: GPUs, and CPUs with AVX512-BF16/AMX)"),
     "channels_last": dict(action=argparse.BooleanOptionalAction,
                           help="channels_last memory format (default: on for CUDA and CPU, where it is faster)"),
+    "compile": dict(action=argparse.BooleanOptionalAction,
+                    help="run the network through torch.compile (for GPUs: minutes to compile, no gain on CPUs)"),
 }
 
 

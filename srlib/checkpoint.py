@@ -9,14 +9,13 @@ checkpoint that carries pickled code is refused, never run.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
+from srlib.atomic import save_torch
 from srlib.errors import SrlibError
 from srlib.unet import ScoreUNet
 
@@ -108,28 +107,10 @@ def load_score_model(path, map_location="cpu") -> ScoreUNet:
 
 
 def save_atomically(obj, path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it.
-
-    A crash leaves either the old file or the new one, never half of one.
-    """
+    """``torch.save`` that a crash cannot leave half-written (see ``srlib.atomic``); creates the folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    save_torch(obj, path)
 
 
 def save_score_model(model: ScoreUNet, path) -> None:

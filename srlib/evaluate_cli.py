@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from srlib.train_cli import add_category_arguments
+
 DESCRIPTION = """\
 Evaluate a score model on the test images of one category: restoration-error
 maps (Algorithm 1 of the paper), image AUROC, pixel AUROC and AUPRO.
@@ -30,9 +32,7 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--checkpoint", required=True, help="checkpoint.pt, model.pt or an authors' .pth file")
-    parser.add_argument("--dataset", required=True, help="folder layout: mvtec (also the bundled textures), btad or mpdd")
-    parser.add_argument("--root", required=True, help="the folder that holds the category folders")
-    parser.add_argument("--category", required=True, help="category folder name, e.g. bottle, 01, brick")
+    add_category_arguments(parser)
     parser.add_argument("--out", required=True, help="output folder (see the list at the end)")
     parser.add_argument("--k", type=float, default=1e-3, help="perturbation time k (paper 1e-3)")
     parser.add_argument("--n-draws", type=int, default=3, help="perturbations averaged per image, N (paper 3)")

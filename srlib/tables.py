@@ -20,12 +20,11 @@ import html
 import io
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
+from srlib.atomic import write_text
 from srlib.errors import SrlibError
 from srlib.paper import ABLATION_N, DATASETS, METRIC_NAMES, PAPER_SETTINGS, TABLES
 
@@ -247,17 +246,6 @@ def all_comparisons(results: list[Result]) -> list[Comparison]:
     return [paper_comparison(n, results) for n in TABLES] + [ablation_comparison(results)] + other_comparisons(results)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def write_tables(comparisons: list[Comparison], out_dir: str | Path) -> list[Path]:
     """Write each comparison as ``<name>.md`` and ``<name>.csv``; returns the paths."""
     out_dir = Path(out_dir)
@@ -265,6 +253,6 @@ def write_tables(comparisons: list[Comparison], out_dir: str | Path) -> list[Pat
     written = []
     for comparison in comparisons:
         for suffix, text in ((".md", comparison.to_markdown()), (".csv", comparison.to_csv())):
-            _write_atomic(out_dir / f"{comparison.name}{suffix}", text)
+            write_text(out_dir / f"{comparison.name}{suffix}", text)
             written.append(out_dir / f"{comparison.name}{suffix}")
     return written

@@ -14,7 +14,7 @@ Train a score U-Net on the good images of one category.
 
 Presets: 'paper' is the authors' schedule (width 64, 192 px, batch 16, AdamW
 lr 1e-4, 3000 epochs, lr x0.1 at epochs 1000 and 2000 on MVTec AD, EMA 0.9999,
-seed 7777): hours on a GPU, weeks on a CPU. 'cpu' is a small model on 64 px
+seed 7777): hours on a GPU, days on a CPU. 'cpu' is a small model on 64 px
 images that learns the bundled textures in minutes on a laptop. Options
 below override the preset.
 
@@ -84,10 +84,7 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    data = parser.add_argument_group("what to train on")
-    data.add_argument("--dataset", required=True, help="folder layout: mvtec (also the bundled textures), btad or mpdd")
-    data.add_argument("--root", required=True, help="the folder that holds the category folders")
-    data.add_argument("--category", required=True, help="category folder name, e.g. bottle, 01, brick")
+    add_category_arguments(parser.add_argument_group("which images (the good training images of a category)"))
     run = parser.add_argument_group("the run")
     run.add_argument("--preset", choices=PRESETS, default="paper", help="starting values of the options below (default: paper)")
     run.add_argument("--out", required=True, help="output folder (see the list at the end)")
@@ -97,6 +94,13 @@ def register(subparsers) -> None:
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     add_override_arguments(parser.add_argument_group("overrides (default: the preset's value)"))
     parser.set_defaults(func=_train)
+
+
+def add_category_arguments(group) -> None:
+    """--dataset, --root and --category, shared with ``srlib evaluate``."""
+    group.add_argument("--dataset", required=True, help="folder layout: mvtec (also the bundled textures), btad or mpdd")
+    group.add_argument("--root", required=True, help="the folder that holds the category folders")
+    group.add_argument("--category", required=True, help="category folder name, e.g. bottle, 01, brick")
 
 
 def _train(args) -> int:

@@ -36,6 +36,22 @@ one fused kernel, the EMA one foreach update with its count on the host, and
 the losses are brought to the host (and checked) every ``SYNC_EVERY`` steps
 and at the end of an epoch. ``python -m srlib.bench`` measures the step
 against a plainly written one.
+
+The ``cpu`` preset, measured on the bundled textures (``srlib data
+textures``; 2-core CPU shared with other jobs, load average 2-4, torch 2.13,
+fp32, channels_last, default 2 threads, both categories in one process):
+
+========  =========  ===========  ===========  =====  ==========
+category  train (s)  images/s     image AUROC  pixel  AUPRO 0.3
+========  =========  ===========  ===========  =====  ==========
+brick     205        6.8 (4-38)   1.000        0.994  0.984
+coin      56         34.7 (10-36) 0.986        0.954  0.900
+========  =========  ===========  ===========  =====  ==========
+
+Images/s is the median over epochs (range in brackets): the machine's load
+alone moved it 5-9x, so the uncontended time is ~45 s per category (1600
+images at ~36/s); evaluation of the 60 test images took 5-6 s. Training 40
+epochs instead of 20 reaches coin 1.000 / 0.973 / 0.940, brick unchanged.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ load (other processes on shared cores) affects all of them alike.
 Measured on the project's 2-core CPU (torch 2.13, batch 16, load average 2-3):
 width 16 at 128 px (the cpu preset): channels_last x1.02 (2 threads) and
 x1.00 (1 thread), bf16 autocast x0.77 and x0.78; width 16 at 64 px, 1 thread:
-channels_last x1.14, bf16 x0.80. So channels_last stays on for CPUs and bf16
-is refused there.
+channels_last x1.14, bf16 x0.80. So channels_last stays on for CPUs, and at
+these small sizes fp32 beats bf16 autocast even on this AMX-capable Xeon (at
+the paper's 192 px and width 64 bf16 pays: see ``python -m srlib.bench``).
 """
 
 import argparse

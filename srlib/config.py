@@ -135,11 +135,12 @@ class TrainConfig:
 
 # The cpu preset, chosen by measurement on the bundled textures (80 training
 # images of 128 px per category; numbers in the train module's docstring):
-# at 64 px brick is learnt but coin is not (image AUROC ~0.72 after 40 epochs
-# at width 16 or 32); at 128 px both are. Width 32 costs twice width 16 for
-# no gain; lr 3e-4 learns slower than 1e-3. 20 epochs (100 steps) reach image
-# AUROC >= 0.98 on both; 40 add a little (coin's AUPRO 0.90 -> 0.94) for
-# twice the time. No lr drops in so short a schedule.
+# at 64 px brick is learnt but coin is not (image AUROC 0.80 after 40 epochs
+# at width 32; ~0.72 at width 16 or 32 on an earlier, harder coin set); at
+# 128 px both are. Width 32 cost twice width 16 for no gain; lr 3e-4 learnt
+# slower than 1e-3. 20 epochs (100 steps) reach image AUROC 1.0 on both; 40
+# added a little (coin's AUPRO 0.90 -> 0.94 on the earlier set) for twice the
+# time. No lr drops in so short a schedule.
 CPU_PRESET = dict(
     epochs=20,
     image_size=128,

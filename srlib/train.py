@@ -37,21 +37,25 @@ the losses are brought to the host (and checked) every ``SYNC_EVERY`` steps
 and at the end of an epoch. ``python -m srlib.bench`` measures the step
 against a plainly written one.
 
-The ``cpu`` preset, measured on the bundled textures (``srlib data
-textures``; 2-core CPU shared with other jobs, load average 2-4, torch 2.13,
-fp32, channels_last, default 2 threads, both categories in one process):
+The ``cpu`` preset (width 16, 128 px, 20 epochs = 100 steps of 16), measured
+on the bundled textures (``srlib data textures``, seed 0) with the default 2
+threads, fp32, channels_last, each category trained then evaluated in one
+process, on the project's 2-core Xeon shared with other jobs:
 
-========  =========  ===========  ===========  =====  ==========
-category  train (s)  images/s     image AUROC  pixel  AUPRO 0.3
-========  =========  ===========  ===========  =====  ==========
-brick     205        6.8 (4-38)   1.000        0.994  0.984
-coin      56         34.7 (10-36) 0.986        0.954  0.900
-========  =========  ===========  ===========  =====  ==========
+========  ==============  ===============  ===========  =====  =====
+category  train (s)       images/s         image AUROC  pixel  AUPRO
+========  ==============  ===============  ===========  =====  =====
+brick     47 (idle)       35.5 (31-36)     1.000        0.994  0.984
+coin      74 (idle-ish)   35.4 (5.7-36)    1.000        0.962  0.918
+brick     292 (load 4)    5.6 (4.2-14)     same         same   same
+coin      335 (load 5)    4.9 (3.3-6.8)    same         same   same
+========  ==============  ===============  ===========  =====  =====
 
-Images/s is the median over epochs (range in brackets): the machine's load
-alone moved it 5-9x, so the uncontended time is ~45 s per category (1600
-images at ~36/s); evaluation of the 60 test images took 5-6 s. Training 40
-epochs instead of 20 reaches coin 1.000 / 0.973 / 0.940, brick unchanged.
+Images/s: the median over epochs (range in brackets); other jobs' load moved
+it up to 7x, never the metrics (the runs are bit-identical). Evaluating the 60
+test images took 4 s when idle. The preset before (width 32, 64 px, 40
+epochs) needed twice the time for brick 1.000 / 0.993 / 0.980 and coin only
+0.804 / 0.862 / 0.700: coin's small defects need the 128 px.
 """
 
 from __future__ import annotations

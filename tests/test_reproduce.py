@@ -85,7 +85,7 @@ def test_a_result_matches_only_the_same_configuration(tmp_path):
         return result_matches(Job("brick", folder, {**parameters, **changes}, expected))
 
     assert matches(config(tmp_path))  # root, device and checkpoint_every may differ
-    assert not matches(config(tmp_path, width=16))
+    assert not matches(config(tmp_path, width=8))
     assert not matches(config(tmp_path, epochs=41))  # a longer run is another result
     assert not matches(config(tmp_path), k=1e-2)
     assert not matches(config(tmp_path), n_draws=5)

@@ -481,18 +481,42 @@ def reproduce(args) -> int:
         print(f"srlib reproduce: stopped. Run the same command again to resume (finished categories are kept).",
               file=sys.stderr)
         return 130
-    written = write_tables(all_comparisons(load_results(out, pattern=RESULT)), out / TABLES)
+    results = load_results(out, pattern=RESULT)
+    written = write_tables(all_comparisons(results), out / TABLES)
     print(f"tables: {len(written)} files in {out / TABLES}")
-    executed = out / CHAPTER6
-    status = runner.execute(NOTEBOOKS / CHAPTER6, executed, {"results_dir": str(out)}, kernel_environment({}))
-    print(f"chapter 6: {executed}" + ("" if status == 0 else f" failed: {notebook_error(executed)} "
-                                                             f"(log: {executed.with_suffix('.log')})"))
+    status = 0
+    if results:  # (with none, chapter 6 would make its own with chapter 5's defaults)
+        executed = out / CHAPTER6
+        status = runner.execute(NOTEBOOKS / CHAPTER6, executed, {"results_dir": str(out)}, kernel_environment({}))
+        print(f"chapter 6: {executed}" + ("" if status == 0 else f" failed: {notebook_error(executed)} "
+                                                                 f"(log: {executed.with_suffix('.log')})"))
     failed = [job for job in jobs if job.state in ("failed", "busy")]
     for job in failed:
         print(f"srlib reproduce: {job.category} {job.state}: {job.message} ({job.folder / FAILED})", file=sys.stderr)
     done = sum(job.state in ("done", "skipped") for job in jobs)
     print(f"srlib reproduce: {done} of {len(jobs)} categories have results; {len(failed)} failed")
     return 1 if failed or status else 0
+
+
+DESCRIPTION = """\
+Reproduce the paper's tables: run chapter 5 (train, or load released weights,
+then evaluate) once per category with papermill, one worker per device; then
+write Tables 1-5 beside the paper's numbers and execute chapter 6.
+
+Per category, OUT/<dataset>/<category>/ (dataset: mvtec, btad, mpdd, or
+textures for the bundled data) receives:
+  05_training_on_mvtec.ipynb  the executed chapter 5 (and its .parameters.json, .log)
+  train/                      the training run: resumable checkpoint, model.pt, log.jsonl
+  result.json                 the evaluation at (k, N), written last; the tables read it
+  n_draws_1/, n_draws_5/      the same with N = 1 and N = 5 (Table 5)
+  k_sweep.csv, gallery.npz    the k sweep (Fig. 6) and the maps of the gallery (Fig. 4)
+  failed.txt                  only after a failure: the error and where the log is
+then OUT/tables/ (Markdown and CSV) and OUT/06_results.ipynb.
+
+Stopped or crashed? Run the same command again: categories whose result.json
+has the same configuration are skipped, an interrupted training resumes from
+its last checkpoint, failed categories are tried again.
+"""
 
 
 def register(subparsers) -> None:
@@ -504,7 +528,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "reproduce",
         help="train (or load) and evaluate every category, then write the paper's tables beside ours",
-        description=__doc__,
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=("Examples:\n"
                 "  srlib reproduce --dataset mvtec --root /data/mvtec --out runs/mvtec --devices 0,1,2,3\n"

@@ -17,11 +17,16 @@ from srlib.records import read_records
 NOTEBOOKS = book.toc_notebooks()
 IDS = [nb.stem for nb in NOTEBOOKS]
 
-# One parameter each chapter is run with, besides its defaults: (name, value).
+# The parameters each chapter is run with, besides its defaults: (name, value),
+# or a dict of several (a slow chapter made cheap; results kept out of _build/results).
 OVERRIDES = {
     "01_score_is_a_projector": ("sigma", 0.05),
     "02_learning_the_score": ("train_steps", 1500),
     "03_high_dimensions": ("sigma", 10.0),
+    "04_real_images_on_a_laptop": {"digits": [3], "digit_epochs": 2, "texture_categories": ["coin"],
+                                   "texture_epochs": 1},
+    "05_training_on_mvtec": {"epochs": 1, "image_size": 32, "width": 8, "k_grid": [0.001],
+                             "out_dir": "../_build/test-overrides"},
 }
 
 
@@ -65,17 +70,19 @@ def test_runs_with_its_defaults_and_records_its_numbers(stem, executed_notebooks
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_runs_with_an_overridden_parameter(path, tmp_path, monkeypatch):
-    name, value = OVERRIDES.get(path.stem, ("seed", 1))
+    overrides = OVERRIDES.get(path.stem, ("seed", 1))
+    parameters = overrides if isinstance(overrides, dict) else dict([overrides])
     for key, val in book.kernel_env().items():
         monkeypatch.setenv(key, val)
     out = tmp_path / path.name
-    papermill.execute_notebook(str(path), str(out), parameters={name: value}, cwd=str(path.parent),
+    papermill.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(path.parent),
                                progress_bar=False)
     notebook = json.loads(out.read_text())
-    assert notebook["metadata"]["papermill"]["parameters"] == {name: value}
+    assert notebook["metadata"]["papermill"]["parameters"] == parameters
     injected = [c for c in notebook["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert len(injected) == 1
     records = read_records(notebook)
     assert records
-    if name in records:
-        assert records[name] == value
+    for name, value in parameters.items():
+        if name in records:
+            assert records[name] == value

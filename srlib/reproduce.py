@@ -246,10 +246,10 @@ def _lock(folder: Path):
 
 
 def kernel_environment(changes: dict) -> dict:
-    """This process's environment, the worker's changes, and this checkout's srlib first on the path."""
-    env = {**os.environ, **changes}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    return env
+    """The book build's kernel environment (this checkout's srlib first on the path) and a worker's changes."""
+    from srlib.book import kernel_env
+
+    return {**kernel_env(), **changes}
 
 
 def notebook_error(path: Path) -> str | None:

@@ -88,7 +88,7 @@ def chapter_urls():
     return [f"notebooks/{nb.stem}.html" for nb in book.toc_notebooks()]
 
 
-@pytest.mark.parametrize("path", ["book/intro.html", "book/bibliography.html", *chapter_urls()])
+@pytest.mark.parametrize("path", ["book/intro.html", "book/reproduction.html", "book/bibliography.html", *chapter_urls()])
 def test_page_loads_cleanly_from_the_book_alone(browser, site, path):
     loaded = Page(browser, f"{site}/{path}", site)
     assert loaded.problems == []

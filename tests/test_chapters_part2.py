@@ -75,8 +75,8 @@ def chapter5_run(chapter_records):
 
 def test_chapter5_trains_the_cpu_preset_on_bundled_data_filed_as_textures(chapter5_run):
     r, folder, result = chapter5_run
-    assert (r["dataset"], r["category"]) == ("textures", "brick")
-    assert folder.parts[-2:] == ("textures", "brick")
+    assert (r["dataset"], r["category"]) == ("textures", "coin")
+    assert folder.parts[-2:] == ("textures", "coin")
     assert result["dataset"] == "textures" and result["config"]["preset"] == "cpu"
     assert r["epochs_run"] == CPU_PRESET["epochs"] == result["config"]["epochs"] == len(r["loss"])
     assert r["loss"][-1] < 0.5 * r["loss"][0]  # the DSM loss falls
@@ -102,8 +102,8 @@ def test_chapter6_tables_show_chapter5s_numbers_and_no_mvtec_result(chapter_reco
     _, folder, result = chapter5_run
     assert r6["datasets"] == ["textures"] and r6["mvtec_categories_run"] == 0
     assert r6["n_results"] == 3  # N = 3, and N = 1 and 5 for Table 5
-    assert r6["textures_image_auroc_brick"] == pytest.approx(100 * result["image_auroc"])
-    assert r6["textures_pixel_auroc_brick"] == pytest.approx(100 * result["pixel_auroc"])
+    assert r6["textures_image_auroc_coin"] == pytest.approx(100 * result["image_auroc"])
+    assert r6["textures_pixel_auroc_coin"] == pytest.approx(100 * result["pixel_auroc"])
     assert r6["table4_average_paper"] == 97.7
 
 
@@ -118,4 +118,4 @@ def test_chapter6_radar_spokes_are_the_defect_types_at_the_papers_k(chapter_reco
     radar = r6["radar"]["textures"]
     assert sorted(radar["fixed"]) == pytest.approx(sorted(at_paper_k[d] for d in defects))
     assert sorted(radar["best"]) == pytest.approx(sorted(best.values()))
-    assert r6["gallery_categories"] == ["brick"] and r6["gallery_ks"] == sorted(K_GRID)
+    assert r6["gallery_categories"] == ["coin"] and r6["gallery_ks"] == sorted(K_GRID)

@@ -113,13 +113,22 @@ def select(notebooks: list[Path], only: list[str]) -> list[Path]:
 
 
 def source_hash(notebook: Path, parameters: dict) -> str:
-    """What a notebook's outputs depend on: its text, its parameters and srlib's code."""
-    digest = hashlib.sha256(notebook.read_bytes())
+    """What a notebook's outputs depend on: its text, its parameters and srlib's code.
+
+    A chapter that reads files another one writes (chapter 6 reads chapter 5's
+    results) names it in its metadata, ``"srlib_book": {"depends_on":
+    ["05_training_on_mvtec"]}``; the other's default-parameter hash then
+    counts too, so both are executed again together.
+    """
+    text = notebook.read_bytes()
+    digest = hashlib.sha256(text)
     digest.update(json.dumps(parameters, sort_keys=True).encode())
     for source in sorted((ROOT / "srlib").rglob("*.py")):
         name = source.relative_to(ROOT).as_posix()
         if name not in NOT_IMPORTED_BY_NOTEBOOKS:
             digest.update(name.encode() + source.read_bytes())
+    for dependency in json.loads(text).get("metadata", {}).get("srlib_book", {}).get("depends_on", []):
+        digest.update(source_hash(notebook.parent / f"{dependency}.ipynb", {}).encode())
     return digest.hexdigest()
 
 

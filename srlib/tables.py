@@ -159,11 +159,15 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         # Jupyter (and Jupyter Book) show this instead of the repr.
-        def line(tag, cells):
-            return "<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>"
-        rows = "".join(line("td", r.cells()) for r in self.rows)
-        return (f"<table><caption>{html.escape(self.title)}</caption>"
-                f"<thead>{line('th', COLUMNS)}</thead><tbody>{rows}</tbody></table>")
+        return html_table(self.title, COLUMNS, [r.cells() for r in self.rows])
+
+
+def html_table(caption: str, header, rows) -> str:
+    """An HTML table of strings (escaped), with a caption: for notebooks' own tables too."""
+    def line(tag, cells):
+        return "<tr>" + "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in cells) + "</tr>"
+    body = "".join(line("td", row) for row in rows)
+    return f"<table><caption>{html.escape(caption)}</caption><thead>{line('th', header)}</thead><tbody>{body}</tbody></table>"
 
 
 def _pick(candidates: list[Result], prefer: tuple[str, ...], where: str) -> Result | None:

@@ -89,6 +89,17 @@ def test_executes_once_then_reuses_until_the_notebook_parameters_or_srlib_change
     assert book.is_current(nb, {"seed": 4}) is True
 
 
+def test_a_chapter_is_stale_when_a_chapter_it_depends_on_changes(sandbox):
+    first = write_notebook(sandbox / "notebooks" / "05_writes.ipynb", "open('x', 'w').write('1')")
+    second = write_notebook(sandbox / "notebooks" / "06_reads.ipynb", "print(open('x').read())")
+    reads = nbformat.read(second, as_version=4)
+    reads.metadata["srlib_book"] = {"depends_on": ["05_writes"]}
+    nbformat.write(reads, second)
+    before = book.source_hash(second, {})
+    write_notebook(first, "open('x', 'w').write('2')")  # only the chapter it reads from changes
+    assert book.source_hash(second, {}) != before
+
+
 @pytest.mark.slow
 def test_a_failing_cell_is_reported_by_notebook_and_cell_and_kept_aside(sandbox):
     nb = write_notebook(sandbox / "notebooks" / "02_bad.ipynb", "a = 1", "raise ValueError('the reason')")

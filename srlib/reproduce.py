@@ -51,7 +51,7 @@ FAILED = "failed.txt"
 LOCK = ".lock"
 TABLES = "tables"
 # Settings that may differ between runs without changing the result.
-RUNTIME = ("root", "device", "checkpoint_every")
+RUNTIME = ("root", "device", "checkpoint_every", "compile")
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 
 

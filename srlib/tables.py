@@ -167,7 +167,8 @@ def html_table(caption: str, header, rows) -> str:
     def line(tag, cells):
         return "<tr>" + "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in cells) + "</tr>"
     body = "".join(line("td", row) for row in rows)
-    return f"<table><caption>{html.escape(caption)}</caption><thead>{line('th', header)}</thead><tbody>{body}</tbody></table>"
+    # class "table": the book theme's table style (padding, rules).
+    return f"<table class=\"table\"><caption>{html.escape(caption)}</caption><thead>{line('th', header)}</thead><tbody>{body}</tbody></table>"
 
 
 def _pick(candidates: list[Result], prefer: tuple[str, ...], where: str) -> Result | None:

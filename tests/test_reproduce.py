@@ -232,3 +232,28 @@ def test_a_stopped_reproduce_resumes_its_training(textures_root, tmp_path):
     epochs = [json.loads(line)["epoch"] for line in log.read_text().splitlines()]
     assert epochs == list(range(1, stopped_at + 2))
     assert json.loads((folder / RESULT).read_text())["config"]["epochs"] == stopped_at + 1
+
+
+@pytest.mark.slow
+def test_released_checkpoints_are_evaluated_without_training(textures_root, tmp_path, capsys):
+    import torch
+
+    from srlib.unet import ScoreUNet
+
+    torch.manual_seed(0)
+    (tmp_path / "ckpt").mkdir()
+    torch.save(ScoreUNet(width=8).state_dict(), tmp_path / "ckpt" / "spr_coin_ema.pth")  # a plain state dict
+    out = tmp_path / "out"
+    command = ["reproduce", "--dataset", "mvtec", "--root", str(textures_root), "--out", str(out), "--categories", "coin",
+               "--checkpoints", str(tmp_path / "ckpt"), "--image-size", "32", "--devices", "cpu", "--k-grid", "0.001",
+               "--no-progress"]
+    assert main(command) == 0
+    folder = out / "textures" / "coin"
+    result = json.loads((folder / RESULT).read_text())
+    assert result["checkpoint"] == str((tmp_path / "ckpt" / "spr_coin_ema.pth").resolve())
+    assert result["image_size"] == 32 and result["width"] == 8 and not (folder / "train").exists()
+    note = read_csv(out / TABLES / "textures_image_auroc.csv")["coin"]["note"]
+    assert "checkpoint spr_coin_ema.pth" in note
+    capsys.readouterr()
+    assert main(command) == 0
+    assert "1 categories, 1 already done" in capsys.readouterr().out

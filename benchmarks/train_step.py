@@ -21,8 +21,8 @@ import time
 
 import torch
 
-from srlib.sde import dsm_loss
-from srlib.unet import ScoreUNet
+from srlib.method.sde import dsm_loss
+from srlib.method.unet import ScoreUNet
 
 VARIANTS = {
     "fp32, contiguous (baseline)": (torch.contiguous_format, None),

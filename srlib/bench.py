@@ -15,7 +15,7 @@ evaluation
     by torch's ``FlopCounterMode``), the GFLOP/s that achieves and the rate
     of a large fp32 matrix product measured in the same rounds;
 training
-    images/s of srlib's training step (``srlib.train.train_step``: fused
+    images/s of srlib's training step (``srlib.run.train.train_step``: fused
     AdamW, one foreach EMA update, srlib's memory format, the loss left on
     the device) and of a plain step (AdamW without foreach or fused kernels,
     the EMA parameter by parameter, contiguous, ``loss.item()`` every step);
@@ -48,14 +48,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from srlib.atomic import write_text
-from srlib.checkpoint import load_score_model
-from srlib.config import PRECISIONS, TrainConfig
-from srlib.device import memory_format, pick_device, set_precision
-from srlib.ema import warmup_decay
-from srlib.restoration import anomaly_map, restoration_error
-from srlib.sde import dsm_loss, marginal_std
-from srlib.train import make_optimizer, train_step
-from srlib.unet import ScoreUNet, upsample_to
+from srlib.run.checkpoint import load_score_model
+from srlib.run.config import PRECISIONS, TrainConfig
+from srlib.run.device import memory_format, pick_device, set_precision
+from srlib.run.ema import warmup_decay
+from srlib.method.restoration import anomaly_map, restoration_error
+from srlib.method.sde import dsm_loss, marginal_std
+from srlib.run.train import make_optimizer, train_step
+from srlib.method.unet import ScoreUNet, upsample_to
 
 K = 1e-3
 N_DRAWS = 3
@@ -132,10 +132,10 @@ class PlainTrainer:
 
 
 class SrlibTrainer:
-    """srlib's training step, set up as ``srlib.train`` sets up a run."""
+    """srlib's training step, set up as ``srlib.run.train`` sets up a run."""
 
     def __init__(self, model: ScoreUNet, config: TrainConfig, device: torch.device):
-        from srlib.ema import ema_of
+        from srlib.run.ema import ema_of
 
         self.model = model.to(device, memory_format=memory_format(device, config.channels_last))
         self.net = torch.compile(self.model) if config.compile else self.model

@@ -21,7 +21,7 @@ def textures_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def executed_notebooks():
     """Every notebook of ``_toc.yml`` executed with its defaults: ``{stem: path of the executed copy}``."""
-    from srlib import book
+    from srlib.book import build as book
 
     book.BUILD.mkdir(exist_ok=True)
     notebooks = book.toc_notebooks()
@@ -31,8 +31,8 @@ def executed_notebooks():
 
 @pytest.fixture(scope="session")
 def chapter_records(executed_notebooks):
-    """``chapter_records(stem)``: the values a chapter recorded with ``srlib.records.record``."""
-    from srlib.records import read_records
+    """``chapter_records(stem)``: the values a chapter recorded with ``srlib.notebook.records.record``."""
+    from srlib.notebook.records import read_records
 
     cache = {}
 
@@ -47,7 +47,7 @@ def chapter_records(executed_notebooks):
 @pytest.fixture(scope="session")
 def built_book(executed_notebooks):
     """The HTML book (``_build/html``), built once per session from the executed chapters."""
-    from srlib import book
+    from srlib.book import build as book
 
     book.stage(book.toc_notebooks())
     book.build_html()

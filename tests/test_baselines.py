@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from srlib.baselines import ConvAutoencoder, PCAReconstruction, reconstruction_error, train_autoencoder
+from srlib.method.baselines import ConvAutoencoder, PCAReconstruction, reconstruction_error, train_autoencoder
 from srlib.errors import SrlibError
-from srlib.restoration import anomaly_map
+from srlib.method.restoration import anomaly_map
 
 
 def test_the_error_map_is_the_channel_mean_of_the_squared_difference():

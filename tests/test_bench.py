@@ -7,7 +7,7 @@ import torch
 
 from srlib.bench import main, mvtec_schedule_hours, plain_anomaly_map, plain_forward, plain_restoration_error
 from srlib.data.layouts import LAYOUTS, MVTEC_TRAIN_IMAGES
-from srlib.unet import ScoreUNet
+from srlib.method.unet import ScoreUNet
 
 SIZE, WIDTH, BATCH = 24, 8, 2
 

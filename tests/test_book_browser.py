@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from srlib import book
+from srlib.book import build as book
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +89,7 @@ def chapter_urls():
 
 
 def slider_urls():
-    """The chapters that show an explorer (srlib.widgets.explorer): each must have a working slider."""
+    """The chapters that show an explorer (srlib.notebook.widgets.explorer): each must have a working slider."""
     return [f"notebooks/{nb.stem}.html" for nb in book.toc_notebooks() if "explorer(" in nb.read_text()]
 
 

@@ -1,12 +1,12 @@
-"""srlib.book: the table of contents, re-execution rules, failure messages; srlib.records."""
+"""srlib.book: the table of contents, re-execution rules, failure messages; srlib.notebook.records."""
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from srlib import book
+from srlib.book import build as book
 from srlib.errors import SrlibError
-from srlib.records import plain, read_records
+from srlib.notebook.records import plain, read_records
 
 
 def test_toc_files_walks_parts_chapters_and_sections(tmp_path):

@@ -11,9 +11,9 @@ from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
-from srlib.config import CPU_PRESET
+from srlib.run.config import CPU_PRESET
 from srlib.data.digits import split_indices, upsample_digit
-from srlib.sweeps import ALL, K_GRID, K_SWEEP
+from srlib.run.sweeps import ALL, K_GRID, K_SWEEP
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from srlib.checkpoint import TRAIN_FORMAT, load_score_model, save_atomically, save_score_model
+from srlib.run.checkpoint import TRAIN_FORMAT, load_score_model, save_atomically, save_score_model
 from srlib.errors import SrlibError
-from srlib.unet import ScoreUNet
+from srlib.method.unet import ScoreUNet
 
 
 def small_model(seed):

@@ -10,9 +10,9 @@ from sklearn.metrics import roc_auc_score
 from torch.utils.data import Subset
 
 from srlib.data import folder_dataset
-from srlib.evaluate import describe_checkpoint, evaluate_checkpoint, evaluate_model, overlay_indices
-from srlib.tables import read_result
-from srlib.unet import ScoreUNet
+from srlib.run.evaluate import describe_checkpoint, evaluate_checkpoint, evaluate_model, overlay_indices
+from srlib.results.tables import read_result
+from srlib.method.unet import ScoreUNet
 
 
 class PointMassScore(torch.nn.Module):

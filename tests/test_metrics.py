@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from srlib.errors import SrlibError
-from srlib.metrics import aupro, image_auroc, pixel_auroc
+from srlib.method.metrics import aupro, image_auroc, pixel_auroc
 
 
 def pairwise_auroc(labels, scores):

@@ -11,8 +11,8 @@ import json
 import papermill
 import pytest
 
-from srlib import book
-from srlib.records import read_records
+from srlib.book import build as book
+from srlib.notebook.records import read_records
 
 NOTEBOOKS = book.toc_notebooks()
 IDS = [nb.stem for nb in NOTEBOOKS]

@@ -1,4 +1,4 @@
-"""Spot checks of the paper's numbers as transcribed in srlib.paper.
+"""Spot checks of the paper's numbers as transcribed in srlib.results.paper.
 
 The literals below were re-read from the paper separately from the module;
 the averages are recomputed; where the paper's text is at hand, every cell is
@@ -12,7 +12,7 @@ from statistics import mean
 
 import pytest
 
-from srlib import paper
+from srlib.results import paper
 from srlib.errors import SrlibError
 
 ALL_ROWS = [(t, m) for t in paper.TABLES.values() for m in t.methods.values()]

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from srlib.cli import main
-from srlib.config import TrainConfig
+from srlib.run.config import TrainConfig
 from srlib.errors import SrlibError
-from srlib.records import read_records
-from srlib.reproduce import (CHAPTER5, CHAPTER6, FAILED, RESULT, TABLES, Job, clear_run_folder, find_checkpoint,
-                             notebook_error, plan, result_matches, worker_devices)
-from srlib.sweeps import K_GRID, K_SWEEP
+from srlib.notebook.records import read_records
+from srlib.reproduce.folders import CHAPTER5, CHAPTER6, FAILED, RESULT, TABLES, clear_run_folder, find_checkpoint
+from srlib.reproduce.plan import Job, plan, result_matches, worker_devices
+from srlib.reproduce.supervise import notebook_error
+from srlib.run.sweeps import K_GRID, K_SWEEP
 
 
 def touch(path):
@@ -238,7 +239,7 @@ def test_a_stopped_reproduce_resumes_its_training(textures_root, tmp_path):
 def test_released_checkpoints_are_evaluated_without_training(textures_root, tmp_path, capsys):
     import torch
 
-    from srlib.unet import ScoreUNet
+    from srlib.method.unet import ScoreUNet
 
     torch.manual_seed(0)
     (tmp_path / "ckpt").mkdir()

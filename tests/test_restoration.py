@@ -8,9 +8,9 @@ import torch
 from scipy import ndimage
 
 from srlib.errors import SrlibError
-from srlib.restoration import anomaly_map, image_scores, restoration_error
-from srlib.sde import marginal_std
-from srlib.unet import ScoreUNet
+from srlib.method.restoration import anomaly_map, image_scores, restoration_error
+from srlib.method.sde import marginal_std
+from srlib.method.unet import ScoreUNet
 
 
 def one_image_one_draw_at_a_time(model, x, noise, k):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from srlib.sde import dsm_loss, marginal_std, perturb
+from srlib.method.sde import dsm_loss, marginal_std, perturb
 
 LN25 = math.log(25.0)
 

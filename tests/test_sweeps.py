@@ -7,9 +7,9 @@ from sklearn.metrics import roc_auc_score
 
 from srlib.data import folder_dataset
 from srlib.errors import SrlibError
-from srlib.evaluate import EvalResult
-from srlib.sde import marginal_std
-from srlib.sweeps import (ALL, K_SWEEP, gallery_indices, k_sweep, make_gallery, read_galleries, read_k_sweeps,
+from srlib.run.evaluate import EvalResult
+from srlib.method.sde import marginal_std
+from srlib.run.sweeps import (ALL, K_SWEEP, gallery_indices, k_sweep, make_gallery, read_galleries, read_k_sweeps,
                           sweep_rows, write_gallery, write_k_sweep)
 from tiny_datasets import write_category
 

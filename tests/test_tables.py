@@ -7,9 +7,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from srlib import paper
+from srlib.results import paper
 from srlib.errors import SrlibError
-from srlib.tables import (COLUMNS, NOT_RUN, Comparison, Row, ablation_comparison, all_comparisons,
+from srlib.results.tables import (COLUMNS, NOT_RUN, Comparison, Row, ablation_comparison, all_comparisons,
                           load_results, other_comparisons, paper_comparison, read_result, write_tables)
 
 CPU = {"preset": "cpu", "epochs": 5, "batch_size": 16, "image_size": 64, "width": 16}

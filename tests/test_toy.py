@@ -1,12 +1,12 @@
-"""srlib.toy against closed forms, brute force and a second implementation."""
+"""srlib.method.toy against closed forms, brute force and a second implementation."""
 
 import numpy as np
 import pytest
 import torch
 
-from srlib import toy
+from srlib.method import toy
 from srlib.errors import SrlibError
-from srlib.sde import marginal_std
+from srlib.method.sde import marginal_std
 
 
 def test_score_of_a_single_point_is_the_gaussian_score():

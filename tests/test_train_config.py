@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from srlib.config import TrainConfig, load_config, save_config
+from srlib.run.config import TrainConfig, load_config, save_config
 from srlib.errors import SrlibError
 
 

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from srlib.atomic import PAUSE_ENV, atomic_write, remove_stale_temporaries, save_torch
-import srlib.device
-from srlib.device import pick_device, set_precision
-from srlib.ema import ema_of
+import srlib.run.device
+from srlib.run.device import pick_device, set_precision
+from srlib.run.ema import ema_of
 from srlib.errors import SrlibError
-from srlib.train import _rng_states, _set_rng_states, epoch_batches, noise_seed
+from srlib.run.train import _rng_states, _set_rng_states, epoch_batches, noise_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -160,11 +160,11 @@ def test_device_choice_and_precision_checks(monkeypatch):
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():  # torch's answer agrees with the flags the kernel reports
         flags = set(next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split())
-        assert srlib.device.cpu_has_bf16() == bool(flags & {"avx512_bf16", "amx_tile"})
-    monkeypatch.setattr(srlib.device, "cpu_has_bf16", lambda: False)
+        assert srlib.run.device.cpu_has_bf16() == bool(flags & {"avx512_bf16", "amx_tile"})
+    monkeypatch.setattr(srlib.run.device, "cpu_has_bf16", lambda: False)
     with pytest.raises(SrlibError, match="bf16 needs a GPU or a CPU with bfloat16 instructions"):
         set_precision(torch.device("cpu"), "bf16")
-    monkeypatch.setattr(srlib.device, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(srlib.run.device, "cpu_has_bf16", lambda: True)
     with set_precision(torch.device("cpu"), "bf16"):
         assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
     with pytest.warns(UserWarning, match="tf32 changes nothing on cpu"):

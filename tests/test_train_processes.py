@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from srlib.atomic import PAUSE_ENV
-from srlib.checkpoint import load_score_model
+from srlib.run.checkpoint import load_score_model
 from srlib.data import folder_dataset
-from srlib.evaluate import evaluate_model
+from srlib.run.evaluate import evaluate_model
 
 ROOT = Path(__file__).resolve().parent.parent
 # One thread: the same arithmetic in every process (and kind to a shared 2-core machine).

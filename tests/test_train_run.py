@@ -8,13 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
-import srlib.train
-from srlib.checkpoint import load_score_model
+import srlib.run.train
+from srlib.run.checkpoint import load_score_model
 from srlib.cli import main
-from srlib.config import TrainConfig
+from srlib.run.config import TrainConfig
 from srlib.errors import SrlibError
-from srlib.tables import read_result
-from srlib.train import CHECKPOINT, CONFIG, LOG, WEIGHTS, train
+from srlib.results.tables import read_result
+from srlib.run.train import CHECKPOINT, CONFIG, LOG, WEIGHTS, train
 
 TINY = dict(epochs=3, image_size=32, width=8, batch_size=16, checkpoint_every=1, device="cpu")  # 80 images: 5 steps/epoch
 
@@ -64,7 +64,7 @@ def test_outputs_of_a_run(straight, textures_root):
 
 def test_images_given_in_memory_train_exactly_as_the_same_images_from_the_folder(straight, textures_root, tmp_path):
     config = tiny(textures_root)
-    images = srlib.train.load_images(config, torch.device("cpu"))
+    images = srlib.run.train.load_images(config, torch.device("cpu"))
     outcome = train(config, tmp_path, images=images, progress=False)
     assert outcome.finished
     assert_same_training_state(straight / CHECKPOINT, tmp_path / CHECKPOINT)
@@ -83,20 +83,20 @@ def test_a_longer_schedule_resumed_equals_one_run(straight, textures_root, tmp_p
 
 
 def test_sigterm_saves_after_the_current_step_and_resume_is_exact(straight, textures_root, tmp_path, monkeypatch):
-    seed_of_step = srlib.train.noise_seed
+    seed_of_step = srlib.run.train.noise_seed
 
     def signal_at_step_7(seed, rank, step):  # SIGTERM arrives while step 7 (0-based) is computed
         if step == 7:
             os.kill(os.getpid(), signal.SIGTERM)
         return seed_of_step(seed, rank, step)
 
-    monkeypatch.setattr(srlib.train, "noise_seed", signal_at_step_7)
+    monkeypatch.setattr(srlib.run.train, "noise_seed", signal_at_step_7)
     outcome = train(tiny(textures_root), tmp_path, progress=False)
     assert (outcome.finished, outcome.stopped_by, outcome.step) == (False, "SIGTERM", 8)
     state = load(tmp_path / CHECKPOINT)
     assert (state["epoch"], state["batch"], state["step"]) == (1, 3, 8)  # in the middle of epoch 2
     assert not (tmp_path / WEIGHTS).exists()
-    monkeypatch.setattr(srlib.train, "noise_seed", seed_of_step)
+    monkeypatch.setattr(srlib.run.train, "noise_seed", seed_of_step)
     assert train(tiny(textures_root), tmp_path, resume=True, progress=False).finished
     assert_same_training_state(straight / CHECKPOINT, tmp_path / CHECKPOINT)
     assert (tmp_path / LOG).read_text().count("\n") == 3

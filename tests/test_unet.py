@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from srlib.sde import marginal_std
-from srlib.unet import ScoreUNet, upsample_to
+from srlib.method.sde import marginal_std
+from srlib.method.unet import ScoreUNet, upsample_to
 
 LAYOUT = Path(__file__).parent / "data" / "authors-checkpoint-layout.tsv"
 

@@ -1,4 +1,4 @@
-"""srlib.widgets: the static explorer holds one frame per grid point, linked in the browser."""
+"""srlib.notebook.widgets: the static explorer holds one frame per grid point, linked in the browser."""
 
 import ipywidgets as w
 from ipywidgets.widgets import widget_link
@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from srlib import widgets  # noqa: E402
+from srlib.notebook import widgets  # noqa: E402
 from srlib.errors import SrlibError  # noqa: E402
 
 

@@ -80,9 +80,9 @@ from tqdm.auto import tqdm
 
 from srlib import __version__
 from srlib.atomic import remove_stale_temporaries, save_torch, write_text
-from srlib.config import TrainConfig, save_config
-from srlib.device import memory_format, pick_device, set_precision
-from srlib.ema import ema_of
+from srlib.run.config import TrainConfig, save_config
+from srlib.run.device import memory_format, pick_device, set_precision
+from srlib.run.ema import ema_of
 from srlib.errors import SrlibError
 
 CHECKPOINT = "checkpoint.pt"
@@ -215,7 +215,7 @@ class _Run:
         images = images.to(device)
         self.images = images.contiguous(memory_format=self.memory_format)
 
-        from srlib.unet import ScoreUNet
+        from srlib.method.unet import ScoreUNet
 
         torch.manual_seed(config.seed)
         self.model = ScoreUNet(width=config.width).to(device, memory_format=self.memory_format)
@@ -345,7 +345,7 @@ class _Run:
                         return TrainOutcome(self.out, self.epoch, self.step, False, stop.name or "SIGTERM")
                 self._end_epoch()
         if self.rank == 0:
-            from srlib.checkpoint import save_score_model
+            from srlib.run.checkpoint import save_score_model
 
             save_score_model(self.ema.module, self.out / WEIGHTS)
         return TrainOutcome(self.out, self.epoch, self.step, True)
@@ -416,7 +416,7 @@ def train_step(net, model, ema, optimizer, x: torch.Tensor, generator: torch.Gen
     ``torch.compile``); ``ema`` averages ``model``. Nothing here waits for the
     device, so a GPU gets the next step's work while it computes this one.
     """
-    from srlib.sde import dsm_loss
+    from srlib.method.sde import dsm_loss
 
     with autocast:
         loss = dsm_loss(net, x, generator=generator)

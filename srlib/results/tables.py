@@ -26,7 +26,7 @@ from statistics import mean
 
 from srlib.atomic import write_text
 from srlib.errors import SrlibError
-from srlib.paper import ABLATION_N, DATASETS, METRIC_NAMES, PAPER_SETTINGS, TABLES
+from srlib.results.paper import ABLATION_N, DATASETS, METRIC_NAMES, PAPER_SETTINGS, TABLES
 
 COLUMNS = ("category", "paper", "ours", "difference", "note")
 NOT_RUN = "not run"

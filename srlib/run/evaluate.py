@@ -9,7 +9,7 @@ its output folder
 ``result.json``
     Image AUROC, pixel AUROC, AUPRO, the evaluation settings, the training
     configuration, timing, the srlib version and where the data came from:
-    the format ``srlib.tables`` reads.
+    the format ``srlib.results.tables`` reads.
 ``overlays/``
     PNGs of a sample of test images: input | anomaly map over the input |
     ground truth. Map colours share one scale across the category.
@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from srlib import __version__
 from srlib.atomic import write_bytes, write_text
-from srlib.config import TrainConfig
+from srlib.run.config import TrainConfig
 
 RESULT = "result.json"
 OVERLAYS = "overlays"
@@ -85,8 +85,8 @@ def evaluate_model(
     seed : int
         Seeds the perturbations (a generator of their own: the global RNG is left alone).
     """
-    from srlib.metrics import aupro, image_auroc, pixel_auroc
-    from srlib.restoration import anomaly_map, image_scores, restoration_error
+    from srlib.method.metrics import aupro, image_auroc, pixel_auroc
+    from srlib.method.restoration import anomaly_map, image_scores, restoration_error
 
     device = next(model.parameters()).device
     model.eval()
@@ -120,7 +120,7 @@ def describe_checkpoint(path: str | Path) -> tuple[str, TrainConfig | None]:
     A training checkpoint carries its configuration; final weights
     (``model.pt``) have it in ``config.json`` beside them.
     """
-    from srlib.checkpoint import TRAIN_FORMAT
+    from srlib.run.checkpoint import TRAIN_FORMAT
 
     path = Path(path)
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -128,7 +128,7 @@ def describe_checkpoint(path: str | Path) -> tuple[str, TrainConfig | None]:
         return "srlib training checkpoint", TrainConfig.from_dict(state["config"])
     beside = path.with_name("config.json")
     if beside.is_file():
-        from srlib.config import load_config
+        from srlib.run.config import load_config
 
         return "srlib final weights", load_config(beside)
     return "plain state dict (the authors' format)", None
@@ -170,9 +170,9 @@ def evaluate_checkpoint(
 
     Returns the dictionary written to ``result.json``.
     """
-    from srlib.checkpoint import load_score_model
+    from srlib.run.checkpoint import load_score_model
     from srlib.data import folder_dataset
-    from srlib.device import memory_format, pick_device, set_precision
+    from srlib.run.device import memory_format, pick_device, set_precision
 
     device = pick_device(device)
     set_precision(device, "fp32")

@@ -13,7 +13,7 @@ the category's ``result.json``:
     at every k of the sweep, each k's maps scaled to its colour range and
     stored as 8-bit, for the figures of chapter 6.
 
-Neither file is named ``*.json``, so :func:`srlib.tables.load_results` never
+Neither file is named ``*.json``, so :func:`srlib.results.tables.load_results` never
 mistakes them for results. Chapter 6 reads every such file under a results
 folder with :func:`read_k_sweeps` and :func:`read_galleries`.
 """
@@ -39,12 +39,12 @@ ALL = "all"
 
 
 def k_sweep(model, test, ks=K_GRID, n_draws: int = 3, seed: int = 0, batch_size: int = 8, progress: bool = False) -> dict:
-    """Evaluate ``model`` on the test split at every k: ``{k: srlib.evaluate.EvalResult}``.
+    """Evaluate ``model`` on the test split at every k: ``{k: srlib.run.evaluate.EvalResult}``.
 
     Every k draws the same perturbations (the same ``seed``), so the curves
     over k differ by k alone.
     """
-    from srlib.evaluate import evaluate_model
+    from srlib.run.evaluate import evaluate_model
 
     return {float(k): evaluate_model(model, test, k=k, n_draws=n_draws, batch_size=batch_size, seed=seed,
                                      progress=progress) for k in ks}
@@ -53,7 +53,7 @@ def k_sweep(model, test, ks=K_GRID, n_draws: int = 3, seed: int = 0, batch_size:
 def sweep_rows(sweep: dict, defects: list[str], labels: list[int], dataset: str, category: str,
                n_draws: int) -> list[dict]:
     """The rows of ``k_sweep.csv`` for one category's sweep."""
-    from srlib.metrics import image_auroc
+    from srlib.method.metrics import image_auroc
 
     kinds = sorted({d for d, label in zip(defects, labels) if label == 1})
     labels, defects = np.asarray(labels), np.asarray(defects)

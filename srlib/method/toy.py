@@ -25,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from srlib.errors import SrlibError
-from srlib.sde import dsm_loss, marginal_std
+from srlib.method.sde import dsm_loss, marginal_std
 
 # Rows of the (queries x points) distance matrix handled at once: bounds memory.
 _CHUNK_ELEMENTS = 1 << 22
@@ -366,7 +366,7 @@ def train_toy_score(points, steps: int = 3000, batch_size: int = 512, lr: float 
                     sigma: float = 25.0, seed: int = 0, progress: bool = True, **model_kwargs):
     """Train :class:`ToyScoreMLP` on a 2D point cloud with the paper's DSM loss.
 
-    k ~ U(1e-5, 1) per sample (``srlib.sde.dsm_loss``), AdamW with a cosine
+    k ~ U(1e-5, 1) per sample (``srlib.method.sde.dsm_loss``), AdamW with a cosine
     learning-rate decay. Returns ``(model, losses)`` with the model in eval
     mode and the per-step losses as a numpy array.
     """

@@ -37,12 +37,13 @@ import yaml
 
 from srlib.errors import SrlibError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "_build"
 STAGE = BUILD / "src"
 FAILED = BUILD / "failed"
 # srlib modules whose changes cannot change a chapter's outputs.
-NOT_IMPORTED_BY_NOTEBOOKS = {f"srlib/{name}" for name in ("book.py", "make.py", "cli.py", "__main__.py")}
+# Code no chapter runs: editing it re-executes nothing.
+NOT_IMPORTED_BY_NOTEBOOKS = ("srlib/book/", "srlib/cli/", "srlib/make.py", "srlib/__main__.py", "srlib/bench.py")
 VENDOR = BUILD / "vendor"
 
 # npm package -> {path inside the package: path under book/_static/npm/}.
@@ -125,7 +126,7 @@ def source_hash(notebook: Path, parameters: dict) -> str:
     digest.update(json.dumps(parameters, sort_keys=True).encode())
     for source in sorted((ROOT / "srlib").rglob("*.py")):
         name = source.relative_to(ROOT).as_posix()
-        if name not in NOT_IMPORTED_BY_NOTEBOOKS:
+        if not name.startswith(NOT_IMPORTED_BY_NOTEBOOKS):
             digest.update(name.encode() + source.read_bytes())
     for dependency in json.loads(text).get("metadata", {}).get("srlib_book", {}).get("depends_on", []):
         digest.update(source_hash(notebook.parent / f"{dependency}.ipynb", {}).encode())

@@ -7,7 +7,7 @@ import shlex
 import signal
 import sys
 
-from srlib.config import PRECISIONS, PRESETS
+from srlib.run.config import PRECISIONS, PRESETS
 
 DESCRIPTION = """\
 Train a score U-Net on the good images of one category.
@@ -104,9 +104,9 @@ def add_category_arguments(group) -> None:
 
 
 def _train(args) -> int:
-    from srlib.config import TrainConfig
-    from srlib.device import pick_device
-    from srlib.train import train
+    from srlib.run.config import TrainConfig
+    from srlib.run.device import pick_device
+    from srlib.run.train import train
 
     config = TrainConfig.preset_for(args.preset, args.dataset, args.root, args.category, **overrides_from(args))
     if config.preset == "paper" and pick_device(config.device).type == "cpu":

@@ -17,7 +17,7 @@ import torch
 
 from srlib.atomic import save_torch
 from srlib.errors import SrlibError
-from srlib.unet import ScoreUNet
+from srlib.method.unet import ScoreUNet
 
 TRAIN_FORMAT = "srlib-train-v1"
 WIDTH_KEY = "inc.double_conv.0.weight"

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from srlib.errors import SrlibError
-from srlib.sde import marginal_std
+from srlib.method.sde import marginal_std
 
 # How many draws share a forward pass on a CPU: as many as fit in this many
 # pixels (B * H * W per draw). Small passes are dominated by per-layer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from srlib.train_cli import add_category_arguments
+from srlib.cli.train import add_category_arguments
 
 DESCRIPTION = """\
 Evaluate a score model on the test images of one category: restoration-error
@@ -48,7 +48,7 @@ def register(subparsers) -> None:
 
 
 def _evaluate(args) -> int:
-    from srlib.evaluate import evaluate_checkpoint
+    from srlib.run.evaluate import evaluate_checkpoint
 
     record = evaluate_checkpoint(
         args.checkpoint, args.dataset, args.root, args.category, args.out,

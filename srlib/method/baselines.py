@@ -3,9 +3,9 @@
 Two reconstruction models learn the normal images only; a pixel's anomaly
 value is its squared reconstruction error (the channel mean of
 ``(x - reconstruct(x))**2``), a map of shape (B, 1, H, W) like the restoration
-error of :func:`srlib.restoration.restoration_error`, so
-:func:`srlib.restoration.anomaly_map`, :func:`~srlib.restoration.image_scores`
-and :mod:`srlib.metrics` apply unchanged.
+error of :func:`srlib.method.restoration.restoration_error`, so
+:func:`srlib.method.restoration.anomaly_map`, :func:`~srlib.method.restoration.image_scores`
+and :mod:`srlib.method.metrics` apply unchanged.
 
 - :class:`ConvAutoencoder` with :func:`train_autoencoder`: a small
   convolutional autoencoder trained with the MSE loss, the AE(MSE) row of the

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srlib.sde import marginal_std
+from srlib.method.sde import marginal_std
 
 EMBED_DIM = 256
 FOURIER_SCALE = 30.0

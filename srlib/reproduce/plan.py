@@ -1,0 +1,117 @@
+"""The jobs of a reproduction: one per category, and whether its result is already there."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from srlib.errors import SrlibError
+from srlib.reproduce.folders import RESULT, RUNTIME, find_checkpoint, run_folder
+
+
+@dataclass
+class Job:
+    """One category to run: its folder, the notebook's parameters, what its result must match."""
+
+    category: str
+    folder: Path
+    parameters: dict
+    expected: object = None  # the TrainConfig to train, or None for a released checkpoint
+    error: str | None = None  # known before running (no checkpoint found)
+    state: str = "waiting"  # waiting, skipped, running, done, failed, busy, stopped
+    message: str = ""
+
+    @property
+    def epochs(self) -> int | None:
+        return getattr(self.expected, "epochs", None)
+
+
+def result_matches(job: Job) -> bool:
+    """Whether the category folder holds a finished result of exactly this job's configuration."""
+    from srlib.run.config import TrainConfig
+
+    try:
+        record = json.loads((job.folder / RESULT).read_text())
+    except (OSError, ValueError):
+        return False
+    params = job.parameters
+    if not isinstance(record, dict) or record.get("k") != params["k"] or record.get("n_draws") != params["n_draws"]:
+        return False
+    if not _sweep_matches(job):
+        return False
+    if job.expected is None:
+        size = params["image_size"]
+        return record.get("checkpoint") == params["checkpoint"] and (size is None or record.get("image_size") == size)
+    try:
+        saved = TrainConfig.from_dict(record["config"])
+    except (SrlibError, TypeError, KeyError):
+        return False
+    return not saved.differences(job.expected, ignore=RUNTIME)
+
+
+def _sweep_matches(job: Job) -> bool:
+    """Whether the category's k sweep covers exactly the requested grid."""
+    from srlib.run.sweeps import K_GRID, read_k_sweeps
+
+    try:
+        rows = read_k_sweeps(job.folder)
+    except SrlibError:
+        return False
+    wanted = set(job.parameters["k_grid"] or K_GRID) | {job.parameters["k"]}
+    return {row["k"] for row in rows} == wanted
+
+
+def plan(dataset: str, root: str | Path, out: str | Path, categories: list[str] | None, preset: str,
+         overrides: dict, checkpoints: str | Path | None, k: float, n_draws: int,
+         k_grid: list[float] | None = None) -> list[Job]:
+    """One job per category; nothing is written."""
+    from srlib.run.config import TrainConfig
+    from srlib.data.layouts import category_folders, check_root, find_category, get_layout
+
+    layout = get_layout(dataset)
+    root = check_root(layout, root).resolve()
+    categories = categories or category_folders(root)
+    if not categories:
+        raise SrlibError(f"{root} holds no category folders; pass the folder that holds the {layout.title} categories")
+    for category in categories:
+        find_category(layout, root, category)
+    out = Path(out).expanduser().resolve()
+    train_overrides = {key: value for key, value in overrides.items()
+                       if value is not None and key not in ("epochs", "image_size", "width", "device")}
+    jobs = []
+    for category in dict.fromkeys(categories):
+        parameters = dict(dataset=dataset, root=str(root), category=category, preset=preset,
+                          epochs=overrides.get("epochs"), image_size=overrides.get("image_size"),
+                          width=overrides.get("width"), train_overrides=train_overrides, checkpoint="",
+                          out_dir=str(out), resume=True, k=k, n_draws=n_draws, k_grid=list(k_grid or []))
+        job = Job(category, run_folder(out, dataset, root, category), parameters)
+        if checkpoints:
+            try:
+                parameters["checkpoint"] = str(find_checkpoint(checkpoints, category).resolve())
+            except SrlibError as err:
+                job.error = str(err)
+        else:
+            job.expected = TrainConfig.preset_for(preset, dataset, root, category,
+                                                  **{key: value for key, value in overrides.items() if key != "device"})
+        jobs.append(job)
+    return jobs
+
+
+def worker_devices(spec: str | None) -> list[tuple[str, dict]]:
+    """(device for the notebook, environment changes) of each worker.
+
+    ``None``: every visible GPU, else one CPU worker. ``0,1,3``: one worker per
+    CUDA device. ``cpu``, ``mps`` or ``auto``: one worker on that device.
+    """
+    if spec is None:
+        import torch
+
+        count = torch.cuda.device_count()
+        spec = ",".join(str(i) for i in range(count)) if count else "cpu"
+    if spec in ("cpu", "mps", "auto"):
+        return [(spec, {})]
+    ids = [part.strip() for part in spec.split(",")]
+    if not all(part.isdigit() for part in ids):
+        raise SrlibError(f"--devices {spec!r}: give CUDA device numbers separated by commas (0,1,2), or cpu")
+    return [("cuda", {"CUDA_VISIBLE_DEVICES": i}) for i in ids]

@@ -1,0 +1,62 @@
+"""srlib's folders are its layers: a module imports only from its own package or from layers below it."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRLIB = Path(__file__).resolve().parents[1] / "srlib"
+
+# Bottom to top. Packages on one level do not import each other.
+LAYERS = [
+    {"errors", "atomic", "make"},
+    {"method", "data", "notebook", "book"},
+    {"run"},
+    {"results"},
+    {"reproduce"},
+    {"cli", "bench"},
+    {"__main__"},
+]
+LEVEL = {part: level for level, parts in enumerate(LAYERS) for part in parts}
+
+
+def part_of(module: str) -> str:
+    """``srlib.run.train`` -> ``run``; ``srlib.errors`` -> ``errors``."""
+    return module.split(".")[1]
+
+
+def srlib_imports(path: Path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "srlib":
+            if node.module == "srlib":  # from srlib import __version__
+                continue
+            yield node.lineno, node.module
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("srlib."):
+                    yield node.lineno, alias.name
+
+
+MODULES = sorted(p for p in SRLIB.rglob("*.py"))
+
+
+def test_every_part_has_a_layer():
+    parts = {p.relative_to(SRLIB).parts[0].removesuffix(".py") for p in MODULES} - {"__init__"}
+    assert parts <= set(LEVEL), f"add {sorted(parts - set(LEVEL))} to LAYERS"
+
+
+def test_the_top_level_holds_packages_and_entry_modules_only():
+    modules = {p.name for p in SRLIB.glob("*.py")}
+    assert modules <= {"__init__.py", "__main__.py", "errors.py", "atomic.py", "make.py", "bench.py"}
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.relative_to(SRLIB).as_posix())
+def test_imports_go_down(path):
+    own = path.relative_to(SRLIB).parts[0].removesuffix(".py")
+    for line, module in srlib_imports(path):
+        target = part_of(module)
+        if target == own:
+            continue
+        assert LEVEL[target] < LEVEL[own], (f"{path.relative_to(SRLIB.parent)}:{line} imports {module}: "
+                                             f"{own} (layer {LEVEL[own]}) may not import {target} (layer {LEVEL[target]})")

@@ -34,7 +34,7 @@ VARIANTS = {
 def step_seconds(model, optimizer, x, dtype, generator):
     started = time.perf_counter()
     with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
-        loss = dsm_loss(model, x, generator=generator)
+        loss = dsm_loss(model, x, model.sde, generator=generator)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

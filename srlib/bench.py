@@ -53,7 +53,7 @@ from srlib.run.config import PRECISIONS, TrainConfig
 from srlib.run.device import memory_format, pick_device, set_precision
 from srlib.run.ema import warmup_decay
 from srlib.method.restoration import anomaly_map, restoration_error
-from srlib.method.sde import dsm_loss, marginal_std
+from srlib.method.sde import dsm_loss
 from srlib.run.train import make_optimizer, train_step
 from srlib.method.unet import ScoreUNet, upsample_to
 
@@ -85,13 +85,13 @@ def plain_forward(model: ScoreUNet, x: torch.Tensor, k: torch.Tensor) -> torch.T
         skip = skips.pop()
         h = torch.cat([skip, upsample_to(h, skip.shape[-2:])], dim=1)
         h = double_conv(getattr(model, f"up{level}").conv, h) + getattr(model, f"dense_u{level}")(embedding)
-    return model.outc(h) / marginal_std(k, model.sigma)[:, None, None, None]
+    return model.outc(h) / model.sde.marginal_std(k)[:, None, None, None]
 
 
 def plain_restoration_error(model, x: torch.Tensor, noise: torch.Tensor, k: float = K) -> torch.Tensor:
     """Algorithm 1 one draw at a time, in contiguous memory, autograd off with no_grad."""
     times = torch.full((x.shape[0],), k, device=x.device)
-    std = marginal_std(times)[:, None, None, None]
+    std = model.sde.marginal_std(times)[:, None, None, None]
     total = 0
     with torch.no_grad():
         for eps in noise:
@@ -119,7 +119,7 @@ class PlainTrainer:
         self.updates = 0
 
     def step(self, x: torch.Tensor, generator: torch.Generator) -> float:
-        loss = dsm_loss(lambda h, k: plain_forward(self.model, h, k), x, generator=generator)
+        loss = dsm_loss(lambda h, k: plain_forward(self.model, h, k), x, self.model.sde, generator=generator)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()

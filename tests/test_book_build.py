@@ -54,7 +54,7 @@ def test_records_round_trip_through_a_notebook_output():
 def sandbox(tmp_path, monkeypatch):
     """srlib.book pointed at a throw-away repository root."""
     for name, path in {"ROOT": tmp_path, "BUILD": tmp_path / "_build", "STAGE": tmp_path / "_build" / "src",
-                       "FAILED": tmp_path / "_build" / "failed"}.items():
+                       "FAILED_NOTEBOOKS": tmp_path / "_build" / "failed"}.items():
         monkeypatch.setattr(book, name, path)
     (tmp_path / "srlib").mkdir()
     (tmp_path / "srlib" / "toy.py").write_text("x = 1\n")

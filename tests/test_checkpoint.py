@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from srlib.run.checkpoint import TRAIN_FORMAT, load_score_model, save_atomically, save_score_model
+from srlib.run.checkpoint import load_score_model, save_atomically, save_score_model
+from srlib.run.config import TrainConfig
+from srlib.run.files import TRAIN_FORMAT
 from srlib.errors import SrlibError
 from srlib.method.unet import ScoreUNet
 
@@ -40,7 +42,8 @@ def test_a_plain_torch_save_state_dict_loads_like_the_authors_release(tmp_path):
 
 def test_a_training_checkpoint_yields_its_ema_weights(tmp_path):
     trained, averaged = small_model(2), small_model(3)
-    checkpoint = {"format": TRAIN_FORMAT, "config": {"width": 16}, "model": trained.state_dict(),
+    config = TrainConfig("mvtec", "/data", "brick", width=16).to_dict()
+    checkpoint = {"format": TRAIN_FORMAT, "config": config, "model": trained.state_dict(),
                   "ema": averaged.state_dict(), "optimizer": {}, "scheduler": {}, "epoch": 1, "step": 5,
                   "rng": {"torch": torch.get_rng_state()}}
     save_atomically(checkpoint, tmp_path / "last.pt")

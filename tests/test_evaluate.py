@@ -10,7 +10,10 @@ from sklearn.metrics import roc_auc_score
 from torch.utils.data import Subset
 
 from srlib.data import folder_dataset
-from srlib.run.evaluate import describe_checkpoint, evaluate_checkpoint, evaluate_model, overlay_indices
+from srlib.method.sde import VESDE
+from srlib.run.checkpoint import describe_checkpoint
+from srlib.run.config import EvalConfig
+from srlib.run.evaluate import evaluate_checkpoint, evaluate_model, overlay_indices
 from srlib.results.tables import read_result
 from srlib.method.unet import ScoreUNet
 
@@ -25,6 +28,7 @@ class PointMassScore(torch.nn.Module):
     def __init__(self, centre: float):
         super().__init__()
         self.centre = torch.nn.Parameter(torch.tensor(centre), requires_grad=False)
+        self.sde = VESDE(25.0)
 
     def forward(self, x, k):
         sigma_k = torch.sqrt((25.0 ** (2 * k) - 1) / (2 * math.log(25.0)))  # typed in from the paper
@@ -43,7 +47,7 @@ def expected_maps(images: torch.Tensor, centre: float) -> torch.Tensor:
 def test_maps_scores_and_metrics_match_the_closed_form(textures_root):
     # Every fourth test image (good and defective ones) keeps the pixel count, and the time, small.
     test = Subset(folder_dataset("mvtec", textures_root, "brick", "test", image_size=32), range(0, 60, 4))
-    result = evaluate_model(PointMassScore(-0.2), test, batch_size=4, progress=False)  # batches cut across classes
+    result = evaluate_model(PointMassScore(-0.2), test, EvalConfig(batch_size=4), progress=False)  # batches cut across classes
     images = torch.stack([test[i]["image"] for i in range(len(test))])
     masks = torch.stack([test[i]["mask"] for i in range(len(test))])
     labels = torch.tensor([test[i]["label"] for i in range(len(test))])
@@ -64,8 +68,9 @@ def test_the_authors_plain_state_dict_is_evaluated_at_192(textures_root, tmp_pat
     torch.save(ScoreUNet(width=8).state_dict(), tmp_path / "authors.pth")
     assert describe_checkpoint(tmp_path / "authors.pth") == ("plain state dict (the authors' format)", None)
     record = evaluate_checkpoint(tmp_path / "authors.pth", "mvtec", textures_root, "coin", tmp_path / "eval",
-                                 n_draws=1, device="cpu", n_overlays=2, progress=False)
-    assert (record["image_size"], record["width"], record["n_draws"]) == (192, 8, 1)
+                                 EvalConfig(n_draws=1), device="cpu", n_overlays=2, progress=False)
+    assert (record["image_size"], record["width"], record["n_draws"], record["sigma"]) == (192, 8, 1, 25.0)
+    assert EvalConfig.from_result(record) == EvalConfig(n_draws=1, image_size=192)
     assert record["config"] == {"checkpoint": str(tmp_path / "authors.pth"), "image_size": 192, "width": 8}
     assert (record["dataset"], record["layout"]) == ("textures", "mvtec")
     assert read_result(tmp_path / "eval" / "result.json").note() == "checkpoint authors.pth; N 1 (paper 3); width 8 (paper 64)"

@@ -16,7 +16,9 @@ from srlib.cli import main
 from srlib.run.config import TrainConfig
 from srlib.errors import SrlibError
 from srlib.notebook.records import read_records
-from srlib.reproduce.folders import CHAPTER5, CHAPTER6, FAILED, RESULT, TABLES, clear_run_folder, find_checkpoint
+from srlib.reproduce.folders import CHAPTER6, clear_run_folder, find_checkpoint
+from srlib.run.config import EvalConfig
+from srlib.run.files import CHAPTER5, FAILED, RESULT, TABLES
 from srlib.reproduce.plan import Job, plan, result_matches, worker_devices
 from srlib.reproduce.supervise import notebook_error
 from srlib.run.sweeps import K_GRID, K_SWEEP
@@ -78,18 +80,19 @@ def finished_folder(folder, record, ks):
 
 def test_a_result_matches_only_the_same_configuration(tmp_path):
     folder = tmp_path / "textures" / "brick"
-    parameters = dict(k=1e-3, n_draws=3, k_grid=[], checkpoint="", image_size=None)
-    saved = config(tmp_path / "old_root", device="cuda", checkpoint_every=7)
+    parameters = dict(k_grid=[], checkpoint="")
+    saved = config(tmp_path / "old_root", device="cuda", checkpoint_every=7, compile=True)
     finished_folder(folder, dict(k=1e-3, n_draws=3, config=saved.to_dict()), K_GRID)
 
-    def matches(expected, **changes):
-        return result_matches(Job("brick", folder, {**parameters, **changes}, expected))
+    def matches(expected, evaluation=EvalConfig(), **changes):
+        return result_matches(Job("brick", folder, {**parameters, **changes}, expected, evaluation))
 
-    assert matches(config(tmp_path))  # root, device and checkpoint_every may differ
+    assert matches(config(tmp_path))  # root, device, checkpoint_every and compile may differ
     assert not matches(config(tmp_path, width=8))
     assert not matches(config(tmp_path, epochs=41))  # a longer run is another result
-    assert not matches(config(tmp_path), k=1e-2)
-    assert not matches(config(tmp_path), n_draws=5)
+    assert not matches(config(tmp_path), EvalConfig(k=1e-2))
+    assert not matches(config(tmp_path), EvalConfig(n_draws=5))
+    assert not matches(config(tmp_path), EvalConfig(kernel=15))
     assert not matches(config(tmp_path), k_grid=[1e-3, 1e-2])
     (folder / RESULT).write_text("{not json")
     assert not matches(config(tmp_path))
@@ -99,24 +102,26 @@ def test_a_released_checkpoint_result_matches_its_file_and_size(tmp_path):
     folder = tmp_path / "mvtec" / "bottle"
     finished_folder(folder, dict(k=1e-3, n_draws=3, checkpoint="/ckpt/bottle.pth", image_size=192,
                                  config={"checkpoint": "/ckpt/bottle.pth"}), [1e-3])
-    parameters = dict(k=1e-3, n_draws=3, k_grid=[1e-3], checkpoint="/ckpt/bottle.pth", image_size=None)
+    parameters = dict(k_grid=[1e-3], checkpoint="/ckpt/bottle.pth")
     assert result_matches(Job("bottle", folder, parameters))
-    assert result_matches(Job("bottle", folder, {**parameters, "image_size": 192}))
-    assert not result_matches(Job("bottle", folder, {**parameters, "image_size": 256}))
+    assert result_matches(Job("bottle", folder, parameters, evaluation=EvalConfig(image_size=192)))
+    assert not result_matches(Job("bottle", folder, parameters, evaluation=EvalConfig(image_size=256)))
     assert not result_matches(Job("bottle", folder, {**parameters, "checkpoint": "/ckpt/other.pth"}))
 
 
 def test_plan_checks_categories_and_records_missing_checkpoints(textures_root, tmp_path):
     jobs = plan("mvtec", textures_root, tmp_path, None, "cpu", {"epochs": 2, "lr": 1e-4, "device": "cpu"},
-                None, 1e-3, 3)
+                None, EvalConfig(k=1e-2))
     assert [j.category for j in jobs] == ["brick", "coin"]
     assert jobs[0].folder == tmp_path.resolve() / "textures" / "brick"  # the bundled data, never 'mvtec'
     assert jobs[0].expected == config(textures_root.resolve(), epochs=2, lr=1e-4)
     assert jobs[0].parameters["train_overrides"] == {"lr": 1e-4}
+    assert jobs[0].evaluation == EvalConfig(k=1e-2) and jobs[0].parameters["k"] == 1e-2
     with pytest.raises(SrlibError, match="unknown MVTec AD category 'botle'"):
-        plan("mvtec", textures_root, tmp_path, ["botle"], "cpu", {}, None, 1e-3, 3)
+        plan("mvtec", textures_root, tmp_path, ["botle"], "cpu", {}, None)
     touch(tmp_path / "ckpt" / "brick.pth")
-    jobs = plan("mvtec", textures_root, tmp_path, None, "paper", {}, tmp_path / "ckpt", 1e-3, 3)
+    jobs = plan("mvtec", textures_root, tmp_path, None, "paper", {"image_size": 128}, tmp_path / "ckpt")
+    assert jobs[0].evaluation == EvalConfig(image_size=128)  # a released checkpoint is evaluated at the size asked
     assert jobs[0].parameters["checkpoint"] == str((tmp_path / "ckpt" / "brick.pth").resolve())
     assert jobs[0].error is None and "no checkpoint for 'coin'" in jobs[1].error
 

@@ -9,13 +9,13 @@ from scipy import ndimage
 
 from srlib.errors import SrlibError
 from srlib.method.restoration import anomaly_map, image_scores, restoration_error
-from srlib.method.sde import marginal_std
+from srlib.method.sde import VESDE, marginal_std
 from srlib.method.unet import ScoreUNet
 
 
 def one_image_one_draw_at_a_time(model, x, noise, k):
     """The definition, image by image and draw by draw."""
-    std = marginal_std(torch.tensor([k]))
+    std = model.sde.marginal_std(torch.tensor([k]))
     maps = []
     for i in range(x.shape[0]):
         total = 0.0
@@ -69,12 +69,19 @@ def test_the_exact_score_of_a_point_restores_it_exactly():
     # and the error is the squared distance to x0, whatever the noise.
     x0 = torch.randn(1, 3, 16, 16, dtype=torch.float64)
 
-    def point_score(x_tilde, k):
-        return (x0 - x_tilde) / marginal_std(k)[:, None, None, None] ** 2
+    for sigma in (25.0, 4.0):  # the restoration error reads the model's schedule
+        def point_score(x_tilde, k):
+            return (x0 - x_tilde) / marginal_std(k, sigma)[:, None, None, None] ** 2
 
-    x = torch.cat([x0, x0 + 0.5 * torch.randn_like(x0)])
-    maps = restoration_error(point_score, x, n_draws=4, generator=torch.Generator().manual_seed(0))
-    torch.testing.assert_close(maps, ((x0 - x) ** 2).mean(dim=1, keepdim=True), rtol=1e-7, atol=1e-12)
+        point_score.sde = VESDE(sigma)
+        x = torch.cat([x0, x0 + 0.5 * torch.randn_like(x0)])
+        maps = restoration_error(point_score, x, n_draws=4, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(maps, ((x0 - x) ** 2).mean(dim=1, keepdim=True), rtol=1e-7, atol=1e-12)
+
+
+def test_a_model_without_a_schedule_is_refused():
+    with pytest.raises(SrlibError, match="has no .sde"):
+        restoration_error(lambda x, k: x, torch.zeros(1, 3, 16, 16), n_draws=1)
 
 
 def test_wrong_noise_shape_is_refused(small_net):

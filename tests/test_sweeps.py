@@ -8,7 +8,8 @@ from sklearn.metrics import roc_auc_score
 from srlib.data import folder_dataset
 from srlib.errors import SrlibError
 from srlib.run.evaluate import EvalResult
-from srlib.method.sde import marginal_std
+from srlib.method.sde import VESDE
+from srlib.run.config import EvalConfig
 from srlib.run.sweeps import (ALL, K_SWEEP, gallery_indices, k_sweep, make_gallery, read_galleries, read_k_sweeps,
                           sweep_rows, write_gallery, write_k_sweep)
 from tiny_datasets import write_category
@@ -20,6 +21,7 @@ class ZeroScore(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.dummy = torch.nn.Parameter(torch.zeros(1))
+        self.sde = VESDE()
 
     def forward(self, x, k):
         return torch.zeros_like(x)
@@ -71,8 +73,8 @@ def test_every_k_draws_the_same_noise():
     # only if both draw the same eps.
     images = torch.rand(3, 3, 16, 16) * 2 - 1
     test = [{"image": im, "label": i % 2, "mask": torch.full((1, 16, 16), float(i % 2))} for i, im in enumerate(images)]
-    sweep = k_sweep(ZeroScore(), test, ks=(1e-3, 1e-1), n_draws=2, seed=4, batch_size=2)
-    ratio = (marginal_std(torch.tensor(1e-1)) / marginal_std(torch.tensor(1e-3))) ** 2
+    sweep = k_sweep(ZeroScore(), test, ks=(1e-3, 1e-1), config=EvalConfig(n_draws=2, seed=4, batch_size=2))
+    ratio = (VESDE().marginal_std(torch.tensor(1e-1)) / VESDE().marginal_std(torch.tensor(1e-3))) ** 2
     torch.testing.assert_close(sweep[1e-1].maps, sweep[1e-3].maps * ratio, rtol=1e-4, atol=0)
 
 

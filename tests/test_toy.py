@@ -6,7 +6,7 @@ import torch
 
 from srlib.method import toy
 from srlib.errors import SrlibError
-from srlib.method.sde import marginal_std
+from srlib.method.sde import SIGMA, marginal_std
 
 
 def test_score_of_a_single_point_is_the_gaussian_score():
@@ -136,7 +136,7 @@ def test_bad_input_raises_one_line_errors():
 def test_mlp_output_is_the_raw_network_divided_by_sigma_k():
     model = toy.ToyScoreMLP(generator=torch.Generator().manual_seed(0))
     x, k = torch.randn(5, 2), torch.tensor([1e-3, 0.01, 0.1, 0.5, 1.0])
-    std = marginal_std(k)[:, None]
+    std = marginal_std(k, SIGMA)[:, None]
     phase = torch.log(std) * model.freq * 2 * np.pi
     raw = model.net(torch.cat([x / torch.sqrt(1 + std**2), torch.sin(phase), torch.cos(phase)], 1))
     torch.testing.assert_close(model(x, k), raw / std)
@@ -149,7 +149,7 @@ def test_a_short_dsm_training_learns_the_exact_score_where_a_gaussian_fit_fails(
     model, losses = toy.train_toy_score(cloud, steps=1500, batch_size=256, seed=0, progress=False)
     assert np.isfinite(losses).all()
     k = 0.05
-    std = marginal_std(k)
+    std = marginal_std(k, SIGMA)
     x_tilde = cloud[::5] + std * np.random.default_rng(10).standard_normal((100, 2))
     exact = toy.score(x_tilde, cloud, std)
     gaussian = -x_tilde / (std**2 + 0.5)  # the score of the best Gaussian fit to the circle's points

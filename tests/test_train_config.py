@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from srlib.run.config import TrainConfig, load_config, save_config
+from srlib.method.sde import VESDE
+from srlib.run.config import RESUMABLE_FIELDS, RUNTIME_FIELDS, TrainConfig, load_config, save_config
 from srlib.errors import SrlibError
 
 
@@ -40,9 +41,18 @@ def test_json_round_trip(tmp_path):
 
 def test_differences_name_each_field_except_the_runtime_ones():
     a = TrainConfig.preset_for("cpu", "mvtec", "/data", "brick")
-    b = TrainConfig.preset_for("cpu", "mvtec", "/elsewhere", "brick", lr=0.5, width=8, epochs=999, device="cpu")
-    assert a.differences(b) == [f"width {a.width} -> 8", f"lr {a.lr} -> 0.5"]
+    b = TrainConfig.preset_for("cpu", "mvtec", "/elsewhere", "brick", lr=0.5, width=8, epochs=999, device="cpu",
+                               compile=True, sigma=9.0)
+    assert a.differences(b) == [f"width {a.width} -> 8", f"lr {a.lr} -> 0.5", "sigma 25.0 -> 9.0"]
     assert a.differences(a) == []
+    # A result of a longer run is another result; resuming may lengthen a run.
+    assert a.differences(b, ignore=RUNTIME_FIELDS) == [f"epochs {a.epochs} -> 999", *a.differences(b)[:2],
+                                                      "sigma 25.0 -> 9.0"]
+    assert set(RESUMABLE_FIELDS) - set(RUNTIME_FIELDS) == {"epochs"}
+
+
+def test_the_default_sigma_is_the_schedules():
+    assert TrainConfig("mvtec", "/data", "brick").sigma == VESDE().sigma == 25.0
 
 
 @pytest.mark.parametrize(
@@ -53,6 +63,7 @@ def test_differences_name_each_field_except_the_runtime_ones():
         (dict(precision="fp16"), "unknown precision 'fp16'"),
         (dict(lr=-1.0), "lr must be positive"),
         (dict(ema_decay=1.0), "ema_decay must be in [0, 1)"),
+        (dict(sigma=1.0), "sigma must be greater than 1"),
     ],
 )
 def test_bad_values_are_refused_with_their_name(change, words):

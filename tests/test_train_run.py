@@ -1,6 +1,7 @@
 """Training runs on the bundled textures with a tiny U-Net: outputs, exact resumption, refusals."""
 
 import json
+import math
 import os
 import signal
 
@@ -156,3 +157,23 @@ def test_command_errors_are_one_line(textures_root, tmp_path, capsys):
                    "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert status == 2 and err.startswith("srlib: error: ") and "marble" in err
+
+
+def test_sigma_travels_from_the_configuration_to_the_restoration_error(textures_root, tmp_path):
+    from srlib.method.restoration import restoration_error
+
+    train(tiny(textures_root, epochs=1, sigma=9.0), tmp_path, progress=False)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    noise = torch.randn(1, *x.shape)
+    k = 0.3
+    for path in (tmp_path / CHECKPOINT, tmp_path / WEIGHTS):  # the checkpoint, and model.pt beside config.json
+        model = load_score_model(path)
+        assert model.sde.sigma == 9.0
+        # Algorithm 1 by hand with base 9: r = s(x + n) * std^2 + n.
+        std = ((9.0 ** (2 * k) - 1) / (2 * math.log(9.0))) ** 0.5
+        with torch.no_grad():
+            r = model(x + noise[0] * std, torch.full((2,), k)) * std**2 + noise[0] * std
+        torch.testing.assert_close(restoration_error(model, x, k=k, n_draws=1, noise=noise), r.pow(2).mean(1, keepdim=True),
+                                   rtol=1e-4, atol=1e-7)
+    (tmp_path / CONFIG).unlink()  # final weights alone: the authors' format, the paper's schedule
+    assert load_score_model(tmp_path / WEIGHTS).sde.sigma == 25.0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from srlib.method.sde import marginal_std
+from srlib.method.sde import VESDE, marginal_std
 from srlib.method.unet import ScoreUNet, upsample_to
 
 LAYOUT = Path(__file__).parent / "data" / "authors-checkpoint-layout.tsv"
@@ -60,7 +60,19 @@ def test_output_is_the_last_conv_divided_by_sigma_k():
     k = torch.tensor([1e-3, 0.25, 1.0])
     with torch.no_grad():
         out = model(torch.randn(3, 3, 32, 32), k)
-    torch.testing.assert_close(out * marginal_std(k)[:, None, None, None], captured["out"])
+    torch.testing.assert_close(out * marginal_std(k, 25.0)[:, None, None, None], captured["out"])
+
+
+def test_the_output_is_divided_by_its_own_schedules_sigma_k():
+    torch.manual_seed(3)
+    model = ScoreUNet(width=16, sde=VESDE(9.0)).eval()
+    captured = {}
+    model.outc.register_forward_hook(lambda module, args, out: captured.update(out=out))
+    k = torch.tensor([1e-3, 0.5])
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 16, 16), k)
+    expected = torch.sqrt((9.0 ** (2 * k) - 1) / (2 * math.log(9.0)))  # the closed form, base 9
+    torch.testing.assert_close(out * expected[:, None, None, None], captured["out"])
 
 
 def bilinear_matrix(n_in, n_out):

@@ -45,7 +45,7 @@ from srlib.errors import SrlibError
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "_build"
 STAGE = BUILD / "src"
-FAILED = BUILD / "failed"
+FAILED_NOTEBOOKS = BUILD / "failed"
 # srlib modules whose changes cannot change a chapter's outputs.
 # Code no chapter runs: editing it re-executes nothing.
 NOT_IMPORTED_BY_NOTEBOOKS = ("srlib/book/", "srlib/cli/", "srlib/make.py", "srlib/__main__.py", "srlib/bench.py")
@@ -214,8 +214,8 @@ def _execute_once(notebook: Path, parameters: dict, progress: bool) -> float:
             str(notebook), tmp, parameters=parameters, cwd=str(notebook.parent),
             progress_bar=progress, log_output=False, kernel_name=None)
     except PapermillExecutionError as err:
-        FAILED.mkdir(parents=True, exist_ok=True)
-        failed = FAILED / notebook.name
+        FAILED_NOTEBOOKS.mkdir(parents=True, exist_ok=True)
+        failed = FAILED_NOTEBOOKS / notebook.name
         os.replace(tmp, failed)
         first_line = (err.source or "").strip().splitlines()[:1]
         message = " ".join(str(err.evalue).split())[:300]

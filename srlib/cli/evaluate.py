@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from srlib.cli.train import add_category_arguments
+from srlib.run.config import RESIZES
 
 DESCRIPTION = """\
 Evaluate a score model on the test images of one category: restoration-error
@@ -36,9 +37,10 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, help="output folder (see the list at the end)")
     parser.add_argument("--k", type=float, default=1e-3, help="perturbation time k (paper 1e-3)")
     parser.add_argument("--n-draws", type=int, default=3, help="perturbations averaged per image, N (paper 3)")
-    parser.add_argument("--resize", choices=["bilinear", "lanczos"], default="bilinear",
+    parser.add_argument("--resize", choices=RESIZES, default="bilinear",
                         help="map resizing to the masks' 256 px: bilinear (the authors' code, default) or lanczos (the paper's text)")
     parser.add_argument("--image-size", type=int, help="test resolution (default: the checkpoint's, 192 for the authors')")
+    parser.add_argument("--kernel", type=int, default=31, help="side of the mean filter over the maps, odd (paper 31; 1: none)")
     parser.add_argument("--batch-size", type=int, default=8, help="test images per forward pass (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations (default 0)")
     parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
@@ -48,14 +50,13 @@ def register(subparsers) -> None:
 
 
 def _evaluate(args) -> int:
+    from srlib.run.config import EvalConfig
     from srlib.run.evaluate import evaluate_checkpoint
 
-    record = evaluate_checkpoint(
-        args.checkpoint, args.dataset, args.root, args.category, args.out,
-        k=args.k, n_draws=args.n_draws, resize=args.resize, image_size=args.image_size,
-        batch_size=args.batch_size, seed=args.seed, device=args.device, n_overlays=args.overlays,
-        progress=args.progress,
-    )
+    config = EvalConfig(k=args.k, n_draws=args.n_draws, image_size=args.image_size, resize=args.resize,
+                        kernel=args.kernel, seed=args.seed, batch_size=args.batch_size)
+    record = evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.category, args.out, config,
+                                 device=args.device, n_overlays=args.overlays, progress=args.progress)
     print(f"{args.category}: image AUROC {record['image_auroc']:.4f}, pixel AUROC {record['pixel_auroc']:.4f}, "
           f"AUPRO {record['aupro']:.4f} ({record['images']} images, {record['timing']['seconds']:.1f} s); "
           f"written to {args.out}")

@@ -53,6 +53,7 @@ OVERRIDE_OPTIONS = {
     "milestones": dict(type=int, nargs="*", metavar="EPOCH",
                        help="epochs at which the lr is multiplied by 0.1 (paper: 1000 2000 on MVTec AD, none on BTAD/MPDD)"),
     "ema_decay": dict(type=float, help="ceiling of the EMA decay (paper 0.9999)"),
+    "sigma": dict(type=float, help="base of the noise schedule sigma_k, > 1 (paper 25); saved with the model"),
     "seed": dict(type=int, help="seed of initialisation, data order and noise (paper 7777)"),
     "checkpoint_every": dict(type=int, help="epochs between checkpoints"),
     "device": dict(help="auto (cuda > mps > cpu, the default), cpu, cuda, cuda:N or mps"),
@@ -90,7 +91,7 @@ def register(subparsers) -> None:
     run.add_argument("--out", required=True, help="output folder (see the list at the end)")
     run.add_argument("--resume", action="store_true",
                      help="continue the run in --out from its checkpoint (refused if the configuration differs; "
-                          "only --epochs, --root, --device and --checkpoint-every may change)")
+                          "only --epochs, --root, --device, --checkpoint-every and --compile may change)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     add_override_arguments(parser.add_argument_group("overrides (default: the preset's value)"))
     parser.set_defaults(func=_train)
@@ -106,6 +107,7 @@ def add_category_arguments(group) -> None:
 def _train(args) -> int:
     from srlib.run.config import TrainConfig
     from srlib.run.device import pick_device
+    from srlib.run.files import WEIGHTS
     from srlib.run.train import train
 
     config = TrainConfig.preset_for(args.preset, args.dataset, args.root, args.category, **overrides_from(args))
@@ -114,7 +116,7 @@ def _train(args) -> int:
               file=sys.stderr)
     outcome = train(config, args.out, resume=args.resume, progress=args.progress)
     if outcome.finished:
-        print(f"done: {outcome.epoch} epochs, {outcome.step} steps; EMA weights in {outcome.out / 'model.pt'}")
+        print(f"done: {outcome.epoch} epochs, {outcome.step} steps; EMA weights in {outcome.out / WEIGHTS}")
         return 0
     again = " ".join(shlex.quote(a) for a in sys.argv[1:]) + ("" if args.resume else " --resume")
     print(f"stopped by {outcome.stopped_by} after {outcome.step} steps; checkpoint saved. Continue with:\n"

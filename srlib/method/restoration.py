@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from PIL import Image
 
 from srlib.errors import SrlibError
-from srlib.method.sde import marginal_std
 
 # How many draws share a forward pass on a CPU: as many as fit in this many
 # pixels (B * H * W per draw). Small passes are dominated by per-layer
@@ -50,7 +49,8 @@ def restoration_error(model, x: torch.Tensor, k: float = 1e-3, n_draws: int = 3,
     Parameters
     ----------
     model : callable
-        Score model ``model(x, k)``; used as it is (put it in eval mode).
+        Score model ``model(x, k)`` with its noise schedule in ``model.sde``
+        (a :class:`srlib.method.sde.VESDE`); used as it is (put it in eval mode).
     x : torch.Tensor
         Images (B, C, H, W) on the model's device.
     k : float
@@ -77,9 +77,13 @@ def restoration_error(model, x: torch.Tensor, k: float = 1e-3, n_draws: int = 3,
         batch_size = n_draws
         if x.device.type == "cpu":
             batch_size = min(max(CPU_PIXELS_PER_PASS // x[:, 0].numel(), 1), n_draws)
+    sde = getattr(model, "sde", None)
+    if sde is None:
+        raise SrlibError(f"the score model {type(model).__name__} has no .sde (its noise schedule): "
+                         "set model.sde = srlib.method.sde.VESDE(sigma)")
     memory_format = torch.channels_last if _channels_last(model) else torch.contiguous_format
     times = torch.full((x.shape[0],), k, dtype=x.dtype, device=x.device)
-    std = marginal_std(times)[:, None, None, None]
+    std = sde.marginal_std(times)[:, None, None, None]
     total = 0.0
     for start in range(0, n_draws, batch_size):
         draws = min(batch_size, n_draws - start)

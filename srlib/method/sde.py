@@ -4,24 +4,33 @@ Perturbation at time k in (0, 1] adds Gaussian noise of standard deviation
 ``sigma_k = sqrt((sigma**(2k) - 1) / (2 ln sigma))`` (Section 4.3 of the paper).
 The formulas are evaluated literally, in the dtype of the input, because that
 is what the authors' float32 code computed and we want their numbers.
+
+One object owns the schedule's base ``sigma``: a :class:`VESDE`. The score
+network carries it (``model.sde``), the training configuration saves it, and
+the restoration error reads it from the model, as score_sde's SDE classes do.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
+from srlib.errors import SrlibError
 
-def marginal_std(k, sigma: float = 25.0):
-    """Standard deviation ``sigma_k`` of the noise at time ``k``.
+SIGMA = 25.0  # the paper's base (Section 4.3) and the authors' code's
+
+
+def marginal_std(k, sigma: float):
+    """Standard deviation ``sigma_k`` of the noise at time ``k`` for the base ``sigma``.
 
     Parameters
     ----------
     k : float or torch.Tensor
         Time(s) in (0, 1].
     sigma : float
-        The schedule's base (25 in the paper).
+        The schedule's base (``SIGMA``, 25, in the paper).
 
     Returns
     -------
@@ -39,43 +48,58 @@ def _per_sample(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return values.reshape(-1, *([1] * (x.dim() - 1)))
 
 
-def perturb(x: torch.Tensor, k, noise: torch.Tensor | None = None, sigma: float = 25.0,
-            generator: torch.Generator | None = None):
-    """Add the time-``k`` noise to a batch: ``x + sigma_k * noise``.
+@dataclass(frozen=True)
+class VESDE:
+    """The variance-exploding SDE of the paper: the noise schedule and its base ``sigma``."""
 
-    Parameters
-    ----------
-    x : torch.Tensor
-        Batch of shape (B, ...).
-    k : float or torch.Tensor
-        One time for all, or a (B,) tensor of times.
-    noise : torch.Tensor, optional
-        Unit normals of x's shape; drawn (from ``generator``) when omitted.
+    sigma: float = SIGMA
 
-    Returns
-    -------
-    x_tilde, noise, std : torch.Tensor
-        The perturbed batch, the unit noise used, and ``sigma_k`` shaped
-        (B, 1, ..., 1) so that it broadcasts against x.
-    """
-    if not isinstance(k, torch.Tensor):
-        k = torch.full((x.shape[0],), float(k), dtype=x.dtype, device=x.device)
-    std = _per_sample(marginal_std(k, sigma), x)
-    if noise is None:
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-    return x + noise * std, noise, std
+    def __post_init__(self) -> None:
+        if not self.sigma > 1:
+            raise SrlibError(f"sigma must be greater than 1 (ln sigma divides the variance), got {self.sigma}")
+
+    def marginal_std(self, k):
+        """``sigma_k`` at time(s) ``k`` (see :func:`marginal_std`)."""
+        return marginal_std(k, self.sigma)
+
+    def perturb(self, x: torch.Tensor, k, noise: torch.Tensor | None = None,
+                generator: torch.Generator | None = None):
+        """Add the time-``k`` noise to a batch: ``x + sigma_k * noise``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Batch of shape (B, ...).
+        k : float or torch.Tensor
+            One time for all, or a (B,) tensor of times.
+        noise : torch.Tensor, optional
+            Unit normals of x's shape; drawn (from ``generator``) when omitted.
+
+        Returns
+        -------
+        x_tilde, noise, std : torch.Tensor
+            The perturbed batch, the unit noise used, and ``sigma_k`` shaped
+            (B, 1, ..., 1) so that it broadcasts against x.
+        """
+        if not isinstance(k, torch.Tensor):
+            k = torch.full((x.shape[0],), float(k), dtype=x.dtype, device=x.device)
+        std = _per_sample(self.marginal_std(k), x)
+        if noise is None:
+            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        return x + noise * std, noise, std
 
 
-def dsm_loss(model, x: torch.Tensor, eps: float = 1e-5, sigma: float = 25.0,
+def dsm_loss(model, x: torch.Tensor, sde: VESDE, eps: float = 1e-5,
              generator: torch.Generator | None = None) -> torch.Tensor:
     """Denoising score-matching loss of one batch, as the authors train.
 
     Draws k ~ U(eps, 1) per image, then unit noise z (in that order, so that a
     seeded run consumes random numbers as the authors' code does), and
     returns the batch mean of ``sum((model(x + sigma_k z, k) * sigma_k + z)**2)``
-    over all non-batch dimensions.
+    over all non-batch dimensions. ``sde`` is the model's schedule (``model.sde``;
+    passed apart because ``model`` may be wrapped in DDP or ``torch.compile``).
     """
     k = torch.rand(x.shape[0], generator=generator, dtype=x.dtype, device=x.device) * (1.0 - eps) + eps
-    x_tilde, z, std = perturb(x, k, sigma=sigma, generator=generator)
+    x_tilde, z, std = sde.perturb(x, k, generator=generator)
     residual = model(x_tilde, k) * std + z
     return residual.pow(2).sum(dim=tuple(range(1, x.dim()))).mean()

@@ -25,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from srlib.errors import SrlibError
-from srlib.method.sde import dsm_loss, marginal_std
+from srlib.method.sde import VESDE, dsm_loss
 
 # Rows of the (queries x points) distance matrix handled at once: bounds memory.
 _CHUNK_ELEMENTS = 1 << 22
@@ -332,14 +332,14 @@ class ToyScoreMLP(nn.Module):
         Number of hidden layers.
     n_freq : int
         Random Fourier frequencies for the embedding of k.
-    sigma : float
-        Base of the noise schedule sigma_k (25 in the paper).
+    sde : VESDE
+        The noise schedule sigma_k (the paper's by default).
     """
 
-    def __init__(self, hidden: int = 128, depth: int = 4, n_freq: int = 16, sigma: float = 25.0,
+    def __init__(self, hidden: int = 128, depth: int = 4, n_freq: int = 16, sde: VESDE = VESDE(),
                  generator: torch.Generator | None = None):
         super().__init__()
-        self.sigma = sigma
+        self.sde = sde
         self.register_buffer("freq", torch.randn(n_freq, generator=generator) * 2.0)
         layers, width = [], 2 + 2 * n_freq
         for _ in range(depth):
@@ -349,7 +349,7 @@ class ToyScoreMLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        std = marginal_std(k, self.sigma)[:, None]
+        std = self.sde.marginal_std(k)[:, None]
         phase = torch.log(std) * self.freq[None, :] * 2 * math.pi
         x_in = x / torch.sqrt(1 + std**2)
         features = torch.cat([x_in, torch.sin(phase), torch.cos(phase)], dim=1)
@@ -363,7 +363,7 @@ class ToyScoreMLP(nn.Module):
 
 
 def train_toy_score(points, steps: int = 3000, batch_size: int = 512, lr: float = 4e-3,
-                    sigma: float = 25.0, seed: int = 0, progress: bool = True, **model_kwargs):
+                    sde: VESDE = VESDE(), seed: int = 0, progress: bool = True, **model_kwargs):
     """Train :class:`ToyScoreMLP` on a 2D point cloud with the paper's DSM loss.
 
     k ~ U(1e-5, 1) per sample (``srlib.method.sde.dsm_loss``), AdamW with a cosine
@@ -374,13 +374,13 @@ def train_toy_score(points, steps: int = 3000, batch_size: int = 512, lr: float 
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():  # seed the layers' initialisation, leave the caller's RNG alone
         torch.manual_seed(seed)
-        model = ToyScoreMLP(sigma=sigma, generator=gen, **model_kwargs)
+        model = ToyScoreMLP(sde=sde, generator=gen, **model_kwargs)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     losses = np.empty(steps)
     for step in tqdm(range(steps), desc="DSM training", disable=not progress, mininterval=1.0):
         idx = torch.randint(len(points), (batch_size,), generator=gen)
-        loss = dsm_loss(model, points[idx], sigma=sigma, generator=gen)
+        loss = dsm_loss(model, points[idx], sde, generator=gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

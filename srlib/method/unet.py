@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srlib.method.sde import marginal_std
+from srlib.method.sde import VESDE
 
 EMBED_DIM = 256
 FOURIER_SCALE = 30.0
@@ -158,8 +158,8 @@ class ScoreUNet(nn.Module):
     width : int
         Channels of the first level; levels have ``width * (1, 2, 4, 8, 8)``.
         64 is the authors' network; 16 or 32 make CPU-sized models.
-    sigma : float
-        Base of the noise schedule; the output is divided by ``sigma_k``.
+    sde : VESDE
+        The noise schedule (the paper's by default); the output is divided by ``sigma_k``.
     in_channels : int
         Image channels (the score has the input's shape).
 
@@ -169,10 +169,10 @@ class ScoreUNet(nn.Module):
 
     LEVELS = 4
 
-    def __init__(self, width: int = 64, sigma: float = 25.0, in_channels: int = 3):
+    def __init__(self, width: int = 64, sde: VESDE = VESDE(), in_channels: int = 3):
         super().__init__()
         self.width = width
-        self.sigma = sigma
+        self.sde = sde
         channels = [width, 2 * width, 4 * width, 8 * width, 8 * width]
         # Registration order is the state-dict order of the released checkpoints.
         self.embed = nn.Sequential(FourierFeatures(), nn.Linear(EMBED_DIM, EMBED_DIM))
@@ -208,4 +208,4 @@ class ScoreUNet(nn.Module):
             h = getattr(self, f"down{level}")(h).add_(getattr(self, f"dense_d{level}")(embedding))
         for level in range(1, self.LEVELS + 1):
             h = getattr(self, f"up{level}")(h, skips.pop()).add_(getattr(self, f"dense_u{level}")(embedding))
-        return self.outc(h) / marginal_std(k, self.sigma)[:, None, None, None]
+        return self.outc(h) / self.sde.marginal_std(k)[:, None, None, None]

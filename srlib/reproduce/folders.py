@@ -6,17 +6,11 @@ import re
 from pathlib import Path
 
 from srlib.errors import SrlibError
+from srlib.run.files import CHAPTER5, FAILED, GALLERY, K_SWEEP, LOCK, OVERLAYS, RESULT, TRAIN, WEIGHTS, n_draws_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-CHAPTER5 = "05_training_on_mvtec.ipynb"
 CHAPTER6 = "06_results.ipynb"
-RESULT = "result.json"
-FAILED = "failed.txt"
-LOCK = ".lock"
-TABLES = "tables"
-# Settings that may differ between runs without changing the result.
-RUNTIME = ("root", "device", "checkpoint_every", "compile")
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 
 
@@ -33,9 +27,9 @@ def clear_run_folder(folder: Path) -> None:
 
     if not folder.exists():
         return
-    ours = {RESULT, FAILED, LOCK, "train", "k_sweep.csv", "gallery.npz", "overlays"}
+    ours = {RESULT, FAILED, LOCK, TRAIN, K_SWEEP, GALLERY, OVERLAYS}
     foreign = [p.name for p in folder.iterdir()
-               if p.name not in ours and not p.name.startswith(("n_draws_", Path(CHAPTER5).stem))]
+               if p.name not in ours and not p.name.startswith((n_draws_folder(""), Path(CHAPTER5).stem))]
     if foreign:
         raise SrlibError(f"{folder} holds files chapter 5 did not write ({', '.join(sorted(foreign)[:3])}); "
                          "choose another out_dir or move them away")
@@ -62,7 +56,7 @@ def find_checkpoint(folder: str | Path, category: str) -> Path:
     if inside.is_dir():
         candidates = sorted(p for p in inside.iterdir() if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES)
         single = candidates if len(candidates) == 1 else []
-        for preferred in (inside / "model.pt", *single, inside / "train" / "model.pt"):
+        for preferred in (inside / WEIGHTS, *single, inside / TRAIN / WEIGHTS):
             if preferred.is_file():
                 return preferred
         if candidates:

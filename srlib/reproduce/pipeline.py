@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 from srlib.errors import SrlibError
-from srlib.reproduce.folders import CHAPTER5, CHAPTER6, FAILED, NOTEBOOKS, RESULT, TABLES
+from srlib.reproduce.folders import CHAPTER6, NOTEBOOKS
 from srlib.reproduce.plan import plan, result_matches, worker_devices
 from srlib.reproduce.supervise import Runner, kernel_environment, notebook_error, run_all
+from srlib.run.config import EvalConfig
+from srlib.run.files import CHAPTER5, FAILED, RESULT, TABLES
 
 
 def reproduce(args, overrides: dict) -> int:
@@ -22,7 +24,7 @@ def reproduce(args, overrides: dict) -> int:
                              "run it from a checkout of the project (pip install -e .)")
     devices = worker_devices(args.devices)
     jobs = plan(args.dataset, args.root, args.out, args.categories, args.preset, overrides,
-                args.checkpoints, args.k, args.n_draws, args.k_grid)
+                args.checkpoints, EvalConfig(k=args.k, n_draws=args.n_draws), args.k_grid)
     out = Path(args.out).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     for job in jobs:

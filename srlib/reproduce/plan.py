@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srlib.errors import SrlibError
-from srlib.reproduce.folders import RESULT, RUNTIME, find_checkpoint, run_folder
+from srlib.reproduce.folders import find_checkpoint, run_folder
+from srlib.run.config import RUNTIME_FIELDS, EvalConfig
+from srlib.run.files import RESULT
 
 
 @dataclass
@@ -18,6 +20,7 @@ class Job:
     folder: Path
     parameters: dict
     expected: object = None  # the TrainConfig to train, or None for a released checkpoint
+    evaluation: EvalConfig = EvalConfig()  # the evaluation its result.json must have
     error: str | None = None  # known before running (no checkpoint found)
     state: str = "waiting"  # waiting, skipped, running, done, failed, busy, stopped
     message: str = ""
@@ -35,19 +38,22 @@ def result_matches(job: Job) -> bool:
         record = json.loads((job.folder / RESULT).read_text())
     except (OSError, ValueError):
         return False
-    params = job.parameters
-    if not isinstance(record, dict) or record.get("k") != params["k"] or record.get("n_draws") != params["n_draws"]:
+    if not isinstance(record, dict):
+        return False
+    try:
+        if EvalConfig.from_result(record).differences(job.evaluation):
+            return False
+    except (SrlibError, TypeError):
         return False
     if not _sweep_matches(job):
         return False
     if job.expected is None:
-        size = params["image_size"]
-        return record.get("checkpoint") == params["checkpoint"] and (size is None or record.get("image_size") == size)
+        return record.get("checkpoint") == job.parameters["checkpoint"]
     try:
         saved = TrainConfig.from_dict(record["config"])
     except (SrlibError, TypeError, KeyError):
         return False
-    return not saved.differences(job.expected, ignore=RUNTIME)
+    return not saved.differences(job.expected, ignore=RUNTIME_FIELDS)
 
 
 def _sweep_matches(job: Job) -> bool:
@@ -58,14 +64,18 @@ def _sweep_matches(job: Job) -> bool:
         rows = read_k_sweeps(job.folder)
     except SrlibError:
         return False
-    wanted = set(job.parameters["k_grid"] or K_GRID) | {job.parameters["k"]}
+    wanted = set(job.parameters["k_grid"] or K_GRID) | {job.evaluation.k}
     return {row["k"] for row in rows} == wanted
 
 
 def plan(dataset: str, root: str | Path, out: str | Path, categories: list[str] | None, preset: str,
-         overrides: dict, checkpoints: str | Path | None, k: float, n_draws: int,
+         overrides: dict, checkpoints: str | Path | None, evaluation: EvalConfig = EvalConfig(),
          k_grid: list[float] | None = None) -> list[Job]:
-    """One job per category; nothing is written."""
+    """One job per category; nothing is written.
+
+    ``evaluation`` is every category's; its image size is the training size,
+    or ``overrides["image_size"]`` for released checkpoints (None: theirs).
+    """
     from srlib.run.config import TrainConfig
     from srlib.data.layouts import category_folders, check_root, find_category, get_layout
 
@@ -84,8 +94,10 @@ def plan(dataset: str, root: str | Path, out: str | Path, categories: list[str] 
         parameters = dict(dataset=dataset, root=str(root), category=category, preset=preset,
                           epochs=overrides.get("epochs"), image_size=overrides.get("image_size"),
                           width=overrides.get("width"), train_overrides=train_overrides, checkpoint="",
-                          out_dir=str(out), resume=True, k=k, n_draws=n_draws, k_grid=list(k_grid or []))
-        job = Job(category, run_folder(out, dataset, root, category), parameters)
+                          out_dir=str(out), resume=True, k=evaluation.k, n_draws=evaluation.n_draws,
+                          k_grid=list(k_grid or []), seed=evaluation.seed)
+        job = Job(category, run_folder(out, dataset, root, category), parameters,
+                  evaluation=evaluation.replace(image_size=overrides.get("image_size") if checkpoints else None))
         if checkpoints:
             try:
                 parameters["checkpoint"] = str(find_checkpoint(checkpoints, category).resolve())

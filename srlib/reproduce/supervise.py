@@ -11,8 +11,9 @@ import threading
 import time
 from pathlib import Path
 
-from srlib.reproduce.folders import CHAPTER5, FAILED, LOCK, NOTEBOOKS
+from srlib.reproduce.folders import NOTEBOOKS
 from srlib.reproduce.plan import Job, result_matches
+from srlib.run.files import CHAPTER5, FAILED, LOCK, LOG, TRAIN
 
 
 def _lock(folder: Path):
@@ -168,7 +169,7 @@ def run_job(job: Job, runner: Runner, device: str, env: dict) -> None:
 def _progress_line(job: Job) -> str:
     """``brick 12/40`` from the training log, or the job's state."""
     try:
-        lines = (job.folder / "train" / "log.jsonl").read_bytes().splitlines()
+        lines = (job.folder / TRAIN / LOG).read_bytes().splitlines()
         epoch = json.loads(lines[-1])["epoch"] if lines else 0
     except (OSError, ValueError, KeyError):
         epoch = 0

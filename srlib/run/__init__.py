@@ -1,4 +1,4 @@
-"""One training or evaluation run: configuration (:mod:`.config`), device and precision
-(:mod:`.device`), EMA (:mod:`.ema`), checkpoints (:mod:`.checkpoint`), the trainer (:mod:`.train`),
-evaluation (:mod:`.evaluate`) and the k sweep and gallery (:mod:`.sweeps`). Built on
-:mod:`srlib.method` and :mod:`srlib.data`."""
+"""One training or evaluation run: configurations (:mod:`.config`: ``TrainConfig``, ``EvalConfig``),
+the run folder's file names (:mod:`.files`), device and precision (:mod:`.device`), EMA (:mod:`.ema`),
+checkpoints (:mod:`.checkpoint`), the trainer (:mod:`.train`), evaluation (:mod:`.evaluate`) and the
+k sweep and gallery (:mod:`.sweeps`). Built on :mod:`srlib.method` and :mod:`srlib.data`."""

@@ -5,6 +5,10 @@ weights) and srlib's own: the same plain state dict for final weights, or a
 training checkpoint (``"format": "srlib-train-v1"``) whose ``"ema"`` entry is
 used. Files are always read with ``torch.load(..., weights_only=True)``, so a
 checkpoint that carries pickled code is refused, never run.
+
+The model's noise schedule comes with its training configuration (inside a
+training checkpoint, or ``config.json`` beside final weights); the authors'
+weights were trained with the paper's.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ import torch
 
 from srlib.atomic import save_torch
 from srlib.errors import SrlibError
+from srlib.method.sde import VESDE
 from srlib.method.unet import ScoreUNet
+from srlib.run.config import TrainConfig, load_config
+from srlib.run.files import CONFIG, TRAIN_FORMAT
 
-TRAIN_FORMAT = "srlib-train-v1"
 WIDTH_KEY = "inc.double_conv.0.weight"
 
 
@@ -58,6 +64,26 @@ def _state_dict(obj, path: Path) -> Mapping[str, torch.Tensor]:
     return obj
 
 
+def _saved_config(obj, path: Path) -> tuple[str, TrainConfig | None]:
+    """What kind of file was read, and the training configuration saved with it (if any)."""
+    if isinstance(obj, Mapping) and obj.get("format") == TRAIN_FORMAT:
+        return "srlib training checkpoint", TrainConfig.from_dict(obj["config"])
+    beside = path.with_name(CONFIG)
+    if beside.is_file():
+        return "srlib final weights", load_config(beside)
+    return "plain state dict (the authors' format)", None
+
+
+def describe_checkpoint(path: str | Path) -> tuple[str, TrainConfig | None]:
+    """What kind of file ``path`` is, and the training configuration saved with it (if any).
+
+    A training checkpoint carries its configuration; final weights
+    (``model.pt``) have it in ``config.json`` beside them.
+    """
+    path = Path(path)
+    return _saved_config(_read(path, "cpu"), path)
+
+
 def _listing(items: list[str], limit: int = 3) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
@@ -85,7 +111,8 @@ def load_score_model(path, map_location="cpu") -> ScoreUNet:
     ----------
     path : str or os.PathLike
         A plain state dict (the authors' release, srlib's final weights) or an
-        srlib training checkpoint (its EMA weights are used).
+        srlib training checkpoint (its EMA weights are used). The schedule's
+        sigma is the saved configuration's, else the paper's.
     map_location : str or torch.device
         Passed to ``torch.load``.
 
@@ -96,9 +123,12 @@ def load_score_model(path, map_location="cpu") -> ScoreUNet:
         shapes are not those of a ScoreUNet.
     """
     path = Path(path)
-    state = _state_dict(_read(path, map_location), path)
+    obj = _read(path, map_location)
+    state = _state_dict(obj, path)
+    _, config = _saved_config(obj, path)
     width, in_channels = state[WIDTH_KEY].shape[:2]
-    model = ScoreUNet(width=int(width), in_channels=int(in_channels))
+    sde = VESDE(config.sigma) if config else VESDE()
+    model = ScoreUNet(width=int(width), sde=sde, in_channels=int(in_channels))
     problem = _mismatch(model.state_dict(), state)
     if problem:
         raise SrlibError(f"{path} does not fit a ScoreUNet of width {width}: {problem}")

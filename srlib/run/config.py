@@ -1,8 +1,11 @@
-"""Training configuration: one dataclass, two presets, JSON on disk.
+"""The configurations of a run: ``TrainConfig`` (two presets) and ``EvalConfig``; JSON on disk.
 
 ``paper`` is the authors' schedule (see ``shared/reference``); ``cpu`` is a
 small model on small images that learns the bundled textures in minutes on a
-laptop's CPU. Imports no torch, so the command line's ``--help`` stays quick.
+laptop's CPU. ``EvalConfig`` holds Algorithm 1's settings, shared by
+``srlib evaluate``, ``srlib reproduce``, the k sweep and chapter 5, and saved
+in ``result.json``. Each validates every field in one place. Imports no
+torch, so the command line's ``--help`` stays quick.
 """
 
 from __future__ import annotations
@@ -20,10 +23,15 @@ PRECISIONS = ("fp32", "tf32", "bf16")
 # The authors drop the learning rate on MVTec AD only; BTAD and MPDD keep it constant.
 _CONSTANT_LR_DATASETS = ("btad", "mpdd")
 
-# Fields that may differ when a run is resumed: where and how fast it runs,
-# and how long (the milestones are fixed epochs, so a longer run continues the
-# same schedule). Everything else changes the result and is refused.
-RUNTIME_FIELDS = ("root", "device", "checkpoint_every", "epochs")
+# Settings that do not change a trained model: where the data and the run
+# live, how often it is saved, and whether the network is compiled (the same
+# computation, fused). A result of a run that differs in these matches.
+RUNTIME_FIELDS = ("root", "device", "checkpoint_every", "compile")
+# A resumed run may also be longer: the milestones are fixed epochs, so it
+# continues the same schedule. Everything else changes the result and is refused.
+RESUMABLE_FIELDS = RUNTIME_FIELDS + ("epochs",)
+# The schedule's base; the paper's is srlib.method.sde.SIGMA (not imported: no torch here).
+PAPER_SIGMA = 25.0
 
 
 @dataclass
@@ -45,6 +53,9 @@ class TrainConfig:
         MultiStepLR, stepped once per epoch.
     ema_decay
         Ceiling of the EMA decay ``min(ema_decay, (1 + n) / (10 + n))``.
+    sigma
+        Base of the noise schedule (``srlib.method.sde.VESDE``), saved with the
+        model so that the restoration error uses the schedule it was trained with.
     seed
         Seeds the model's initialisation, the data order and the noise.
     checkpoint_every
@@ -74,6 +85,7 @@ class TrainConfig:
     milestones: tuple[int, ...] = (1000, 2000)
     gamma: float = 0.1
     ema_decay: float = 0.9999
+    sigma: float = PAPER_SIGMA
     seed: int = 7777
     checkpoint_every: int = 10
     device: str = "auto"
@@ -101,6 +113,8 @@ class TrainConfig:
             raise SrlibError(f"lr must be positive, got {self.lr}")
         if not 0 <= self.ema_decay < 1:
             raise SrlibError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not self.sigma > 1:
+            raise SrlibError(f"sigma must be greater than 1 (the paper's is {PAPER_SIGMA:g}), got {self.sigma}")
 
     @classmethod
     def preset_for(cls, name: str, dataset: str, root: str | Path, category: str, **overrides) -> TrainConfig:
@@ -127,7 +141,7 @@ class TrainConfig:
             raise SrlibError(f"unknown configuration keys {unknown}: written by a newer srlib? upgrade srlib")
         return cls(**values)
 
-    def differences(self, other: TrainConfig, ignore: tuple[str, ...] = RUNTIME_FIELDS) -> list[str]:
+    def differences(self, other: TrainConfig, ignore: tuple[str, ...] = RESUMABLE_FIELDS) -> list[str]:
         """``name ours -> theirs`` for every field that differs, except ``ignore``."""
         mine, theirs = self.to_dict(), other.to_dict()
         return [f"{k} {mine[k]!r} -> {theirs[k]!r}" for k in mine if k not in ignore and mine[k] != theirs[k]]
@@ -150,6 +164,92 @@ CPU_PRESET = dict(
     milestones=(),
     checkpoint_every=5,
 )
+
+
+RESIZES = ("bilinear", "lanczos")
+# Precisions evaluation implements (the others are refused, never silently run in fp32).
+EVAL_PRECISIONS = ("fp32",)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Everything that determines an evaluation (Algorithm 1 and its metrics) besides the model.
+
+    Attributes
+    ----------
+    k
+        Perturbation time in (0, 1] (the paper: 1e-3).
+    n_draws
+        N, the perturbations averaged per image (the paper: 3).
+    image_size
+        Test resolution; ``None``: the checkpoint's training size (192 for the authors' weights).
+    resize
+        How raw maps reach the masks' size: ``bilinear`` (the authors' code) or ``lanczos`` (the paper's text).
+    kernel
+        Odd side of the mean filter over the map (the paper: 31; 1: none).
+    seed
+        Seeds the perturbations.
+    precision
+        Number format of the forward passes (``fp32``).
+    batch_size
+        Test images per forward pass (their noise is drawn per batch, so it is part of the result).
+    """
+
+    k: float = 1e-3
+    n_draws: int = 3
+    image_size: int | None = None
+    resize: str = "bilinear"
+    kernel: int = 31
+    seed: int = 0
+    precision: str = "fp32"
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``SrlibError`` naming the first bad value and the valid range."""
+        if not 0 < self.k <= 1:
+            raise SrlibError(f"k must be in (0, 1] (the paper uses 1e-3), got {self.k}")
+        if self.n_draws < 1:
+            raise SrlibError(f"n_draws must be at least 1 (the paper uses 3), got {self.n_draws}")
+        if self.image_size is not None and self.image_size < 16:
+            raise SrlibError(f"image_size must be at least 16 (the U-Net halves it four times), got {self.image_size}")
+        if self.resize not in RESIZES:
+            raise SrlibError(f"unknown resize {self.resize!r}: use 'bilinear' (the authors' code) or 'lanczos' (the paper)")
+        if self.kernel < 1 or self.kernel % 2 == 0:
+            raise SrlibError(f"kernel must be an odd number >= 1 (the paper uses 31), got {self.kernel}")
+        if self.precision not in EVAL_PRECISIONS:
+            raise SrlibError(f"unknown evaluation precision {self.precision!r}: choose one of {', '.join(EVAL_PRECISIONS)}")
+        if self.batch_size < 1:
+            raise SrlibError(f"batch_size must be at least 1, got {self.batch_size}")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able values; ``result.json`` holds them at its top level."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> EvalConfig:
+        """Inverse of ``to_dict``; refuses unknown keys."""
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise SrlibError(f"unknown evaluation settings {unknown}: written by a newer srlib? upgrade srlib")
+        return cls(**values)
+
+    @classmethod
+    def from_result(cls, record: dict) -> EvalConfig:
+        """The settings a ``result.json`` was made with (fields it predates take their defaults)."""
+        return cls(**{f.name: record[f.name] for f in dataclasses.fields(cls) if f.name in record})
+
+    def replace(self, **changes) -> EvalConfig:
+        """A copy with ``changes``, validated."""
+        return dataclasses.replace(self, **changes)
+
+    def differences(self, other: EvalConfig) -> list[str]:
+        """``name ours -> theirs`` for every field that differs (``image_size`` None matches any size)."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [f"{k} {mine[k]!r} -> {theirs[k]!r}" for k in mine
+                if mine[k] != theirs[k] and not (k == "image_size" and None in (mine[k], theirs[k]))]
 
 
 def save_config(config: TrainConfig, path: Path) -> None:

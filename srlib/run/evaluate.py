@@ -7,9 +7,10 @@ configuration) or the authors' plain state dict (192 px), and writes into
 its output folder
 
 ``result.json``
-    Image AUROC, pixel AUROC, AUPRO, the evaluation settings, the training
-    configuration, timing, the srlib version and where the data came from:
-    the format ``srlib.results.tables`` reads.
+    Image AUROC, pixel AUROC, AUPRO, the evaluation settings (the fields of
+    ``EvalConfig`` at the top level, the image size resolved), the schedule's
+    sigma, the training configuration, timing, the srlib version and where
+    the data came from: the format ``srlib.results.tables`` reads.
 ``overlays/``
     PNGs of a sample of test images: input | anomaly map over the input |
     ground truth. Map colours share one scale across the category.
@@ -30,10 +31,9 @@ from tqdm.auto import tqdm
 
 from srlib import __version__
 from srlib.atomic import write_bytes, write_text
-from srlib.run.config import TrainConfig
+from srlib.run.config import EvalConfig
+from srlib.run.files import OVERLAYS, RESULT
 
-RESULT = "result.json"
-OVERLAYS = "overlays"
 AUTHORS_IMAGE_SIZE = 192
 
 
@@ -58,32 +58,20 @@ class EvalResult:
         return {"image_auroc": self.image_auroc, "pixel_auroc": self.pixel_auroc, "aupro": self.aupro}
 
 
-def evaluate_model(
-    model: torch.nn.Module,
-    dataset,
-    k: float = 1e-3,
-    n_draws: int = 3,
-    resize: str = "bilinear",
-    batch_size: int = 8,
-    seed: int = 0,
-    progress: bool = True,
-) -> EvalResult:
+def evaluate_model(model: torch.nn.Module, dataset, config: EvalConfig = EvalConfig(),
+                   progress: bool = True) -> EvalResult:
     """Anomaly maps of every test image (Algorithm 1) and the paper's metrics.
 
     Parameters
     ----------
     model : torch.nn.Module
-        Score model ``model(x, k)``, on the device to evaluate on.
+        Score model ``model(x, k)`` with its schedule in ``model.sde``, on the device to evaluate on.
     dataset : torch Dataset
         Items with ``image``, ``label`` and ``mask`` (as ``srlib.data.folder_dataset``).
-    k, n_draws : float, int
-        Perturbation time and number of draws (the paper: 1e-3 and 3).
-    resize : {"bilinear", "lanczos"}
-        How raw maps are brought to the masks' size (the authors' code / the paper).
-    batch_size : int
-        Test images per forward pass.
-    seed : int
-        Seeds the perturbations (a generator of their own: the global RNG is left alone).
+    config : EvalConfig
+        k, N, resizing, mean filter, seed (the perturbations get a generator of
+        their own: the global RNG is left alone) and test images per pass.
+        ``config.image_size`` is the dataset's business, not read here.
     """
     from srlib.method.metrics import aupro, image_auroc, pixel_auroc
     from srlib.method.restoration import anomaly_map, image_scores, restoration_error
@@ -92,11 +80,13 @@ def evaluate_model(
     model.eval()
     maps, masks, labels = [], [], []
     started = time.perf_counter()
-    generator = torch.Generator(device=device).manual_seed(seed)
-    loader = DataLoader(dataset, batch_size=batch_size, pin_memory=device.type == "cuda")
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    loader = DataLoader(dataset, batch_size=config.batch_size, pin_memory=device.type == "cuda")
     for batch in tqdm(loader, desc="evaluating", unit="batch", disable=not progress or None, leave=False):
-        raw = restoration_error(model, batch["image"].to(device, non_blocking=True), k=k, n_draws=n_draws, generator=generator)
-        maps.append(anomaly_map(raw, out_size=batch["mask"].shape[-2:], resize=resize).cpu())
+        raw = restoration_error(model, batch["image"].to(device, non_blocking=True), k=config.k,
+                                n_draws=config.n_draws, generator=generator)
+        maps.append(anomaly_map(raw, out_size=batch["mask"].shape[-2:], resize=config.resize,
+                                kernel=config.kernel).cpu())
         masks.append(batch["mask"])
         labels.append(torch.as_tensor(batch["label"]))
     seconds = time.perf_counter() - started
@@ -112,26 +102,6 @@ def evaluate_model(
         aupro=float(aupro(maps, masks)),
         seconds=seconds,
     )
-
-
-def describe_checkpoint(path: str | Path) -> tuple[str, TrainConfig | None]:
-    """What kind of file ``path`` is, and the training configuration saved with it (if any).
-
-    A training checkpoint carries its configuration; final weights
-    (``model.pt``) have it in ``config.json`` beside them.
-    """
-    from srlib.run.checkpoint import TRAIN_FORMAT
-
-    path = Path(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and state.get("format") == TRAIN_FORMAT:
-        return "srlib training checkpoint", TrainConfig.from_dict(state["config"])
-    beside = path.with_name("config.json")
-    if beside.is_file():
-        from srlib.run.config import load_config
-
-        return "srlib final weights", load_config(beside)
-    return "plain state dict (the authors' format)", None
 
 
 def data_source(dataset: str, root: str | Path, category: str) -> tuple[str, str]:
@@ -156,47 +126,41 @@ def evaluate_checkpoint(
     root: str | Path,
     category: str,
     out: str | Path,
-    k: float = 1e-3,
-    n_draws: int = 3,
-    resize: str = "bilinear",
-    image_size: int | None = None,
-    batch_size: int = 8,
-    seed: int = 0,
+    config: EvalConfig = EvalConfig(),
     device: str = "auto",
     n_overlays: int = 8,
     progress: bool = True,
 ) -> dict:
     """Evaluate a checkpoint file on a category's test split; write ``result.json`` and overlays to ``out``.
 
-    Returns the dictionary written to ``result.json``.
+    ``config.image_size`` None means the checkpoint's training size (192 for
+    the authors' weights). Returns the dictionary written to ``result.json``.
     """
-    from srlib.run.checkpoint import load_score_model
     from srlib.data import folder_dataset
+    from srlib.run.checkpoint import describe_checkpoint, load_score_model
     from srlib.run.device import memory_format, pick_device, set_precision
 
     device = pick_device(device)
-    set_precision(device, "fp32")
+    set_precision(device, config.precision)
     model = load_score_model(checkpoint).to(device, memory_format=memory_format(device, None))
-    kind, config = describe_checkpoint(checkpoint)  # a readable ScoreUNet checkpoint, now
-    size = image_size or (config.image_size if config else AUTHORS_IMAGE_SIZE)
-    test = folder_dataset(dataset, root, category, "test", image_size=size)
-    result = evaluate_model(model, test, k=k, n_draws=n_draws, resize=resize, batch_size=batch_size, seed=seed, progress=progress)
+    kind, trained = describe_checkpoint(checkpoint)  # a readable ScoreUNet checkpoint, now
+    config = config.replace(image_size=config.image_size or (trained.image_size if trained else AUTHORS_IMAGE_SIZE))
+    test = folder_dataset(dataset, root, category, "test", image_size=config.image_size)
+    result = evaluate_model(model, test, config, progress=progress)
     name, source = data_source(dataset, root, category)
-    if config is not None:
-        settings = config.to_dict()
+    if trained is not None:
+        settings = trained.to_dict()
     else:  # the authors' weights: what the result tables need to label them
-        settings = {"checkpoint": str(Path(checkpoint).resolve()), "image_size": size, "width": model.width}
+        settings = {"checkpoint": str(Path(checkpoint).resolve()), "image_size": config.image_size,
+                    "width": model.width}
     record = {
         "dataset": name,
         "layout": dataset,
         "category": category,
         **result.metrics(),
-        "k": k,
-        "n_draws": n_draws,
-        "resize": resize,
-        "image_size": size,
+        **config.to_dict(),
         "width": model.width,
-        "seed": seed,
+        "sigma": model.sde.sigma,
         "checkpoint": str(Path(checkpoint).resolve()),
         "checkpoint_kind": kind,
         "config": settings,

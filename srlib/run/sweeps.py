@@ -29,25 +29,24 @@ import numpy as np
 
 from srlib.atomic import atomic_write, write_text
 from srlib.errors import SrlibError
+from srlib.run.config import EvalConfig
+from srlib.run.files import GALLERY, K_SWEEP
 
 # The log grid of k: the paper's k = 1e-3 in the middle, two decades either side.
 K_GRID = (1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 1e-1)
-K_SWEEP = "k_sweep.csv"
-GALLERY = "gallery.npz"
 SWEEP_COLUMNS = ("dataset", "category", "subset", "k", "n_draws", "image_auroc", "pixel_auroc")
 ALL = "all"
 
 
-def k_sweep(model, test, ks=K_GRID, n_draws: int = 3, seed: int = 0, batch_size: int = 8, progress: bool = False) -> dict:
+def k_sweep(model, test, ks=K_GRID, config: EvalConfig = EvalConfig(), progress: bool = False) -> dict:
     """Evaluate ``model`` on the test split at every k: ``{k: srlib.run.evaluate.EvalResult}``.
 
-    Every k draws the same perturbations (the same ``seed``), so the curves
-    over k differ by k alone.
+    ``config`` gives every setting but k. Every k draws the same perturbations
+    (the same seed), so the curves over k differ by k alone.
     """
     from srlib.run.evaluate import evaluate_model
 
-    return {float(k): evaluate_model(model, test, k=k, n_draws=n_draws, batch_size=batch_size, seed=seed,
-                                     progress=progress) for k in ks}
+    return {float(k): evaluate_model(model, test, config.replace(k=float(k)), progress=progress) for k in ks}
 
 
 def sweep_rows(sweep: dict, defects: list[str], labels: list[int], dataset: str, category: str,

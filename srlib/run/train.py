@@ -83,13 +83,9 @@ from srlib.atomic import remove_stale_temporaries, save_torch, write_text
 from srlib.run.config import TrainConfig, save_config
 from srlib.run.device import memory_format, pick_device, set_precision
 from srlib.run.ema import ema_of
+from srlib.run.files import CHECKPOINT, CONFIG, LOG, TRAIN_FORMAT, WEIGHTS
 from srlib.errors import SrlibError
 
-CHECKPOINT = "checkpoint.pt"
-WEIGHTS = "model.pt"
-CONFIG = "config.json"
-LOG = "log.jsonl"
-TRAIN_FORMAT = "srlib-train-v1"
 SYNC_EVERY = 32  # steps between host-device synchronisations within an epoch
 
 
@@ -215,10 +211,11 @@ class _Run:
         images = images.to(device)
         self.images = images.contiguous(memory_format=self.memory_format)
 
+        from srlib.method.sde import VESDE
         from srlib.method.unet import ScoreUNet
 
         torch.manual_seed(config.seed)
-        self.model = ScoreUNet(width=config.width).to(device, memory_format=self.memory_format)
+        self.model = ScoreUNet(width=config.width, sde=VESDE(config.sigma)).to(device, memory_format=self.memory_format)
         self.ema = ema_of(self.model, config.ema_decay)
         self.optimizer = make_optimizer(self.model, config, device)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, config.milestones, config.gamma)
@@ -419,7 +416,7 @@ def train_step(net, model, ema, optimizer, x: torch.Tensor, generator: torch.Gen
     from srlib.method.sde import dsm_loss
 
     with autocast:
-        loss = dsm_loss(net, x, generator=generator)
+        loss = dsm_loss(net, x, model.sde, generator=generator)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

@@ -1,0 +1,34 @@
+"""Every file name of a run folder, in one place.
+
+A training run (``srlib train --out DIR``, chapter 5's ``train/``) holds
+``CHECKPOINT``, ``WEIGHTS``, ``CONFIG`` and ``LOG``; an evaluation
+(``srlib evaluate --out DIR``) ``RESULT`` and ``OVERLAYS``. A category folder
+of chapter 5 / ``srlib reproduce`` holds its training run in ``TRAIN``, the
+evaluation at (k, N), the N ablation in ``n_draws_folder(n)``, the k sweep
+``K_SWEEP`` and the gallery ``GALLERY``, the executed chapter (named after
+``CHAPTER5``), and ``FAILED`` after a failure, ``LOCK`` while it runs.
+"""
+
+from __future__ import annotations
+
+CHECKPOINT = "checkpoint.pt"  # resumable training state, format TRAIN_FORMAT
+WEIGHTS = "model.pt"  # final EMA weights: a plain state dict, the authors' format
+CONFIG = "config.json"  # the TrainConfig, beside CHECKPOINT and WEIGHTS
+LOG = "log.jsonl"  # one JSON line per training epoch
+TRAIN_FORMAT = "srlib-train-v1"  # the "format" tag inside CHECKPOINT
+
+RESULT = "result.json"  # metrics and settings of one evaluation: what the tables read
+OVERLAYS = "overlays"  # PNG strips: input | map | ground truth
+K_SWEEP = "k_sweep.csv"  # chapter 5's k sweep (Fig. 6)
+GALLERY = "gallery.npz"  # chapter 5's maps at every k (Fig. 4)
+
+TRAIN = "train"  # a category folder's training run
+CHAPTER5 = "05_training_on_mvtec.ipynb"  # the executed chapter kept in a category folder (and its .log, .parameters.json)
+FAILED = "failed.txt"  # a category that failed: the error and where its log is
+LOCK = ".lock"  # held by the srlib reproduce worker running the category
+TABLES = "tables"  # srlib reproduce's tables, beside the dataset folders
+
+
+def n_draws_folder(n: int) -> str:
+    """The subfolder of a category's evaluation with N = ``n`` draws (Table 5)."""
+    return f"n_draws_{n}"

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import signal
 
 import pytest
@@ -131,7 +132,9 @@ def test_commands_end_to_end(textures_root, tmp_path, capsys):
     common = ["--dataset", "mvtec", "--root", str(textures_root), "--category", "brick"]
     assert main(["train", *common, "--preset", "cpu", "--out", str(out), "--epochs", "2", "--image-size", "32",
                  "--width", "8", "--checkpoint-every", "1", "--device", "cpu", "--no-progress"]) == 0
-    assert "done: 2 epochs, 10 steps" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "done: 2 epochs, 10 steps" in printed.out
+    assert "paper preset" not in printed.err  # its cost is stated for the paper preset only
     results = {}
     for name in (WEIGHTS, CHECKPOINT):
         assert main(["evaluate", "--checkpoint", str(out / name), *common, "--out", str(tmp_path / name),
@@ -177,3 +180,20 @@ def test_sigma_travels_from_the_configuration_to_the_restoration_error(textures_
                                    rtol=1e-4, atol=1e-7)
     (tmp_path / CONFIG).unlink()  # final weights alone: the authors' format, the paper's schedule
     assert load_score_model(tmp_path / WEIGHTS).sde.sigma == 25.0
+
+
+def test_the_cost_of_the_paper_preset_is_stated_from_a_rate():
+    # 12 s a step over the 3000 epochs of a 60-image category (4 steps each): 12 * 12000 / 3600 = 40 hours.
+    note = srlib.run.train.cost_note(12.0, 12000)
+    assert "12 s a step, so the 12000 steps left take about 40 hours (1.7 days)" in note
+    assert "--preset cpu" in note and "\n" not in note
+
+
+def test_the_paper_preset_on_a_cpu_states_its_cost_after_a_few_steps(textures_root, tmp_path, capsys):
+    config = TrainConfig.preset_for("paper", "mvtec", textures_root, "brick", **{**TINY, "epochs": 1})  # 5 steps
+    train(config, tmp_path, progress=False)
+    notes = [line for line in capsys.readouterr().err.splitlines() if "the paper preset on this CPU" in line]
+    assert len(notes) == 1
+    seconds, steps, hours = re.search(r"([\d.e+-]+) s a step, so the (\d+) steps left take about (\d+) hours", notes[0]).groups()
+    assert int(steps) == 5 - (1 + srlib.run.train.COST_STEPS)  # a warm-up step, then the timed ones
+    assert int(hours) == round(float(seconds) * int(steps) / 3600)

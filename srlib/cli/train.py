@@ -112,8 +112,8 @@ def _train(args) -> int:
 
     config = TrainConfig.preset_for(args.preset, args.dataset, args.root, args.category, **overrides_from(args))
     if config.preset == "paper" and pick_device(config.device).type == "cpu":
-        print("srlib: warning: the paper preset on a CPU takes days per category; --preset cpu trains in minutes",
-              file=sys.stderr)
+        print("srlib: warning: the paper preset on a CPU takes days per category (its cost on this machine "
+              "is stated after the first steps); --preset cpu trains in minutes", file=sys.stderr)
     outcome = train(config, args.out, resume=args.resume, progress=args.progress)
     if outcome.finished:
         print(f"done: {outcome.epoch} epochs, {outcome.step} steps; EMA weights in {outcome.out / WEIGHTS}")

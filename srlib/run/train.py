@@ -87,6 +87,7 @@ from srlib.run.files import CHECKPOINT, CONFIG, LOG, TRAIN_FORMAT, WEIGHTS
 from srlib.errors import SrlibError
 
 SYNC_EVERY = 32  # steps between host-device synchronisations within an epoch
+COST_STEPS = 3  # steps timed, after a first warm-up one, to state the cost of the paper preset on a CPU
 
 
 @dataclasses.dataclass
@@ -315,6 +316,8 @@ class _Run:
             disable=not self.progress or None,
             dynamic_ncols=True,
         )
+        # On a CPU the paper's schedule takes days: say so with this machine's rate.
+        cost_from = self.step + 1 if self.rank == 0 and self.device.type == "cpu" and config.preset == "paper" else None
         with _StopSignal() as stop, bar:
             while self.epoch < config.epochs:
                 batches = epoch_batches(len(self.images), self.epoch, config.seed, config.batch_size, self.rank, self.world)
@@ -331,6 +334,11 @@ class _Run:
                     self.batch += 1
                     self.step += 1
                     bar.update()
+                    if self.step == cost_from:
+                        clock = time.perf_counter()
+                    elif cost_from is not None and self.step == cost_from + COST_STEPS:
+                        tqdm.write(cost_note((time.perf_counter() - clock) / COST_STEPS, bar.total - self.step),
+                                   file=sys.stderr)
                     # Losses stay on the device until an epoch ends, SYNC_EVERY
                     # steps pass or a signal arrives: a GPU is never kept waiting
                     # for the host. Several processes agree on stopping only then.
@@ -395,6 +403,14 @@ class _Run:
                 log.write(json.dumps(record) + "\n")
         if self.epoch % self.config.checkpoint_every == 0 or self.epoch == self.config.epochs:
             self._save()
+
+
+def cost_note(seconds_per_step: float, steps_left: int) -> str:
+    """What the rest of a paper-preset run costs on this CPU, and the way out."""
+    hours = seconds_per_step * steps_left / 3600
+    return (f"srlib: the paper preset on this CPU: {seconds_per_step:.3g} s a step, so the {steps_left} steps left "
+            f"take about {hours:.0f} hours ({hours / 24:.1f} days); to train a small model in minutes instead, "
+            "stop (Ctrl-C keeps a checkpoint) and run the command with --preset cpu")
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:

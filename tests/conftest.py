@@ -7,6 +7,9 @@ browser test share one execution and one HTML build. A chapter added to
 ``_toc.yml`` is picked up by the book fixtures below without changes here.
 """
 
+import os
+import shutil
+
 import pytest
 
 
@@ -52,3 +55,35 @@ def built_book(executed_notebooks):
     book.stage(book.toc_notebooks())
     book.build_html()
     return book.BUILD / "html"
+
+
+# --- headless Chromium (the browser tests) -----------------------------------------
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-default-apps", "--no-first-run"]
+
+
+def chromium_or_skip() -> str:
+    required = os.environ.get("SRLIB_REQUIRE_BROWSER") == "1"
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        path = None
+    if path is None:
+        message = "needs Debian's chromium and Python's playwright (apt-get install chromium)"
+        if required:
+            pytest.fail(f"SRLIB_REQUIRE_BROWSER=1 but the browser test {message}")
+        pytest.skip(f"the browser test {message}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -8,8 +8,6 @@ is missing, unless SRLIB_REQUIRE_BROWSER=1 (set by .ci/run), where it fails.
 
 import functools
 import http.server
-import os
-import shutil
 import threading
 
 import pytest
@@ -17,25 +15,6 @@ import pytest
 from srlib.book import build as book
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-default-apps", "--no-first-run"]
-
-
-def chromium_or_skip() -> str:
-    required = os.environ.get("SRLIB_REQUIRE_BROWSER") == "1"
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        path = None
-    if path is None:
-        message = "needs Debian's chromium and Python's playwright (apt-get install chromium)"
-        if required:
-            pytest.fail(f"SRLIB_REQUIRE_BROWSER=1 but the browser test {message}")
-        pytest.skip(f"the browser test {message}")
-    return path
-
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
@@ -50,17 +29,6 @@ def site(built_book):
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 class Page:

@@ -62,3 +62,15 @@ def test_bad_grids_raise_one_line_errors():
         widgets.static_explorer(render, sigma=[])
     with pytest.raises(SrlibError, match=r"start value sigma=0.3 is not in its grid"):
         widgets.static_explorer(render, sigma=[0.1, 0.2], start={"sigma": 0.3})
+
+
+def test_the_default_is_live_in_a_kernel_a_jupyter_server_started_and_frames_otherwise(monkeypatch):
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)  # papermill, nbconvert: no server
+    assert isinstance(widgets.explorer(render, sigma=[0.1, 0.2]).children[1], w.Stack)
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/reader/notebooks/01_score_is_a_projector.ipynb")
+    assert isinstance(widgets.explorer(render, sigma=[0.1, 0.2]).children[1], w.Output)
+    assert isinstance(widgets.explorer(render, live=False, sigma=[0.1, 0.2]).children[1], w.Stack)
+    # The book's kernels never see the variable, even when the build runs inside JupyterLab.
+    from srlib.book.build import kernel_env
+
+    assert "JPY_SESSION_NAME" not in kernel_env()

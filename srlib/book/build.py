@@ -159,8 +159,12 @@ def is_current(notebook: Path, parameters: dict) -> bool:
 
 
 def kernel_env() -> dict:
-    """The kernel imports this checkout's srlib even when it is not installed."""
-    env = dict(os.environ)
+    """The kernel imports this checkout's srlib even when it is not installed.
+
+    Without ``JPY_SESSION_NAME`` (set when this build runs inside a JupyterLab
+    kernel), the chapters' explorers save their frames, for the HTML book.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "JPY_SESSION_NAME"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
@@ -208,7 +212,9 @@ def _execute_once(notebook: Path, parameters: dict, progress: bool) -> float:
     os.close(fd)
     start = time.perf_counter()
     saved_env = dict(os.environ)
-    os.environ.update(kernel_env())  # the kernel inherits this process's environment
+    env = kernel_env()  # the kernel inherits this process's environment
+    os.environ.clear()
+    os.environ.update(env)
     try:
         papermill.execute_notebook(
             str(notebook), tmp, parameters=parameters, cwd=str(notebook.parent),

@@ -7,12 +7,17 @@
 * :func:`live_explorer` recomputes the figure whenever a slider moves, for any
   value in the grid's range; it needs a running kernel (JupyterLab).
 
+:func:`explorer` picks one: live in a kernel that a Jupyter server started
+for an open notebook (JupyterLab, Notebook 7), static frames otherwise
+(papermill, as the book build runs it, nbconvert ``--execute``).
+
 ``render(**params)`` must return a matplotlib Figure; the explorers close it.
 """
 
 from __future__ import annotations
 
 import io
+import os
 
 import ipywidgets as w
 import matplotlib.pyplot as plt
@@ -121,8 +126,27 @@ def live_explorer(render, labels: dict | None = None, start: dict | None = None,
     return w.VBox([w.HBox(list(controls.values())), output])
 
 
-def explorer(render, live: bool = False, **kwargs) -> w.Widget:
-    """:func:`live_explorer` if ``live`` else :func:`static_explorer`."""
+def in_jupyter_server() -> bool:
+    """Whether this kernel was started by a Jupyter server for a notebook someone has open.
+
+    jupyter_server (behind JupyterLab and Notebook 7) puts the notebook's path
+    in the environment of every kernel it starts for a session, as
+    ``JPY_SESSION_NAME``. papermill, nbclient and nbconvert start their kernels
+    themselves and set nothing; the book build also removes the variable from
+    its kernels' environment, in case it is itself run from a notebook.
+    """
+    return bool(os.environ.get("JPY_SESSION_NAME"))
+
+
+def explorer(render, live: bool | None = None, **kwargs) -> w.Widget:
+    """:func:`live_explorer` if ``live`` else :func:`static_explorer`.
+
+    ``live=None`` chooses by :func:`in_jupyter_server`: live for a reader in
+    JupyterLab, precomputed frames when the notebook is executed for a page
+    that has no kernel (the HTML book).
+    """
+    if live is None:
+        live = in_jupyter_server()
     if live:
         kwargs.pop("dpi", None)
         return live_explorer(render, **kwargs)

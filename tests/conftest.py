@@ -15,7 +15,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def textures_root(tmp_path_factory):
-    """The bundled texture categories (brick, coin), written once per test session."""
+    """The bundled categories (srlib data textures, seed 0), written once per test session."""
     from srlib.data import make_textures
 
     return make_textures(tmp_path_factory.mktemp("bundled") / "textures", seed=0)

@@ -13,7 +13,8 @@ from scipy import ndimage as ndi
 from srlib.cli import main
 from srlib.data import TEXTURE_CATEGORIES, folder_dataset, make_textures
 from srlib.data.check import check_folder
-from srlib.data.textures import DEFECTS, PER_DEFECT, SIZE, photograph, texture_sample
+from srlib.data.defects import MIN_CHANGE
+from srlib.data.textures import _RECIPES, DEFECTS, PER_DEFECT, SIZE, photograph, texture_sample
 from srlib.errors import SrlibError
 from tiny_datasets import snapshot
 
@@ -28,7 +29,12 @@ def files(root: Path) -> list[Path]:
 
 
 def test_categories_are_written_in_the_mvtec_layout(textures):
-    assert TEXTURE_CATEGORIES == ("brick", "coin")
+    assert TEXTURE_CATEGORIES == ("brick", "grass", "tissue", "coin", "cup")
+    kinds = [_RECIPES[c].kind for c in TEXTURE_CATEGORIES]
+    assert kinds.count("texture") >= 2 and kinds.count("object") >= 2
+    for category in TEXTURE_CATEGORIES:  # colour categories are written in colour, the others in grey
+        mode = Image.open(textures / category / "train" / "good" / "000.png").mode
+        assert mode == ("RGB" if _RECIPES[category].colour else "L"), category
     for category in TEXTURE_CATEGORIES:
         folder = textures / category
         assert sorted(p.name for p in folder.iterdir()) == ["ground_truth", "readme.txt", "test", "train"]
@@ -55,23 +61,44 @@ def test_each_mask_is_exactly_the_changed_pixels(textures, category):
     for defect in DEFECTS:
         for index in range(PER_DEFECT):
             clean, _, _ = texture_sample(category, "test", defect, index, seed=0)
-            written = np.asarray(Image.open(folder / "test" / defect / f"{index:03d}.png"))
+            written = np.asarray(Image.open(folder / "test" / defect / f"{index:03d}.png")).astype(int)
             mask = np.asarray(Image.open(folder / "ground_truth" / defect / f"{index:03d}_mask.png"))
-            assert written.shape == clean.shape == mask.shape == (SIZE, SIZE)
+            assert written.shape == clean.shape and mask.shape == (SIZE, SIZE)
             assert set(np.unique(mask)) == {0, 255}
-            assert np.array_equal(mask > 0, written != clean), f"{category}/{defect}/{index}"
+            change = np.abs(written - clean).reshape(SIZE, SIZE, -1).max(axis=2)
+            assert np.array_equal(mask > 0, change > 0), f"{category}/{defect}/{index}"
+            assert change[mask > 0].min() >= MIN_CHANGE[defect]
     for split, count in (("train", 80), ("test", 20)):  # good images are the clean crops
         for index in range(0, count, 7):
             clean, _, _ = texture_sample(category, split, "good", index, seed=0)
             assert np.array_equal(np.asarray(Image.open(folder / split / "good" / f"{index:03d}.png")), clean)
 
 
-def test_brick_test_crops_come_from_rows_training_never_saw(textures):
-    photo = photograph("brick.png")
+def test_defects_are_graded_from_small_and_strong_to_large_and_faint(textures):
+    # Medians over all categories: holes are the smallest defects and change the most per
+    # pixel, stains the least; the texture patches keep the mean of what they replace
+    # (per channel, up to the rounding and the pushes that keep masks exact).
+    area, change, shift = {}, {}, {}
+    for defect in DEFECTS:
+        stats = []
+        for category in TEXTURE_CATEGORIES:
+            for index in range(PER_DEFECT):
+                clean, image, mask = texture_sample(category, "test", defect, index, seed=0)
+                c, i = clean.reshape(SIZE, SIZE, -1)[mask].astype(float), image.reshape(SIZE, SIZE, -1)[mask].astype(float)
+                stats.append((mask.sum(), np.abs(i - c).mean(), np.abs(i.mean(axis=0) - c.mean(axis=0)).max()))
+        area[defect], change[defect], shift[defect] = np.median(stats, axis=0)
+    assert area["hole"] == min(area.values())
+    assert change["hole"] == max(change.values()) and change["stain"] == min(change.values())
+    assert shift["texture"] < 8 < min(shift[d] for d in ("hole", "scratch", "stain"))
+
+
+@pytest.mark.parametrize("category", ["brick", "grass"])
+def test_texture_test_crops_come_from_rows_training_never_saw(textures, category):
+    photo = photograph(_RECIPES[category].photo)
     windows = sliding_window_view(photo, (1, SIZE))[:, :, 0, :]  # every row segment of the photograph
     for split, rows in (("train", range(0, 320 - SIZE + 1)), ("test", range(352, 512 - SIZE + 1))):
         for index in (0, 5, 11):
-            crop = np.asarray(Image.open(textures / "brick" / split / "good" / f"{index:03d}.png"))
+            crop = np.asarray(Image.open(textures / category / split / "good" / f"{index:03d}.png"))
             ys, xs = np.nonzero((windows == crop[0]).all(axis=2))
             found = [(y, x) for y, x in zip(ys, xs) if np.array_equal(photo[y : y + SIZE, x : x + SIZE], crop)]
             assert len(found) >= 1 and all(y in rows for y, _ in found), (split, index, found)
@@ -94,15 +121,18 @@ def test_loads_through_the_mvtec_loader_and_checks_clean(textures, capsys):
     for item in test:
         assert (item["mask"].sum() > 0) == bool(item["label"])
         assert torch.equal(item["image"][0], item["image"][1])  # grayscale repeated
+    cup = folder_dataset("mvtec", textures, "cup", "test", image_size=64, mask_size=64)
+    assert not torch.equal(cup[0]["image"][0], cup[0]["image"][2])  # colour kept
     assert all(not r.problems and not r.warnings for r in check_folder("mvtec", textures))
     assert main(["data", "check", "--dataset", "mvtec", "--root", str(textures)]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "2 categories, 280 images: no problems"
+    n = len(TEXTURE_CATEGORIES)
+    assert capsys.readouterr().out.splitlines()[-1] == f"{n} categories, {n * 140} images: no problems"
 
 
 def test_cli_writes_and_rewrites_its_own_folders(tmp_path, capsys):
     assert main(["data", "textures", str(tmp_path / "t"), "--seed", "3"]) == 0
     assert main(["data", "textures", str(tmp_path / "t"), "--seed", "3"]) == 0  # replaces its own output
-    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["brick", "coin"]  # no staging left behind
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == sorted(TEXTURE_CATEGORIES)  # no staging left behind
     assert "seed 3" in (tmp_path / "t" / "brick" / "readme.txt").read_text()
 
 

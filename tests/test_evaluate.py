@@ -57,7 +57,8 @@ def test_maps_scores_and_metrics_match_the_closed_form(textures_root):
     assert 0 < labels.sum() < len(labels)
     scores = maps.flatten(1).amax(1)
     assert torch.allclose(result.scores.double(), scores, rtol=1e-4)
-    assert result.image_auroc == pytest.approx(roc_auc_score(labels.numpy(), scores.numpy()), abs=1e-3)
+    # On the scores just checked: float32 and float64 may order a near-tie differently.
+    assert result.image_auroc == pytest.approx(roc_auc_score(labels.numpy(), result.scores.numpy()), abs=1e-12)
     assert result.pixel_auroc == pytest.approx(roc_auc_score(masks.flatten().numpy() > 0.5, maps.flatten().numpy()), abs=1e-4)
     assert 0 <= result.aupro <= 1 and result.seconds > 0
 

@@ -112,7 +112,7 @@ def test_a_released_checkpoint_result_matches_its_file_and_size(tmp_path):
 def test_plan_checks_categories_and_records_missing_checkpoints(textures_root, tmp_path):
     jobs = plan("mvtec", textures_root, tmp_path, None, "cpu", {"epochs": 2, "lr": 1e-4, "device": "cpu"},
                 None, EvalConfig(k=1e-2))
-    assert [j.category for j in jobs] == ["brick", "coin"]
+    assert [j.category for j in jobs] == ["brick", "coin", "cup", "grass", "tissue"]
     assert jobs[0].folder == tmp_path.resolve() / "textures" / "brick"  # the bundled data, never 'mvtec'
     assert jobs[0].expected == config(textures_root.resolve(), epochs=2, lr=1e-4)
     assert jobs[0].parameters["train_overrides"] == {"lr": 1e-4}

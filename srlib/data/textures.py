@@ -5,38 +5,37 @@ scikit-image's package folder (``skimage/data``, read from disk, never
 downloaded), paints defects on some of them and writes each category in the
 exact MVTec AD layout, so the MVTec loader and every later step run unchanged.
 
-Categories (:data:`TEXTURE_CATEGORIES`), grayscale 128x128 PNGs:
+Categories (:data:`TEXTURE_CATEGORIES`), 128x128 PNGs:
 
-- ``brick`` (a texture): crops of ``brick.png``. Training crops come from
-  the top 320 rows, test crops from the bottom 160 rows, so no test pixel was
-  seen in training.
-- ``coin`` (an object): one coin of ``coins.png`` (centre (271, 119), about
-  52 px across), centred in every image, turned by up to 20 degrees, shifted by
-  up to 2 source pixels and lit with a gain of 0.92-1.08: like a product
-  photographed on a line, every image a different pose of the same part.
+- textures, crops of one photograph; training crops come from its top 320
+  rows and test crops from its bottom 160 rows, so no test pixel was seen in
+  training: ``brick`` (grey), ``grass`` (grey) and ``tissue`` (colour: a
+  stained section of colonic glands, ``ihc.png``);
+- objects, one item centred in every image, turned by a few degrees, shifted
+  by a few source pixels and lit with a gain of 0.92-1.08, like a product
+  photographed on a line: ``coin`` (grey, one coin of ``coins.png``) and
+  ``cup`` (colour, the espresso cup of ``coffee.png``).
 
 Each category has 80 ``train/good`` images, 20 ``test/good`` and 10 test
-images of each defect type, with masks in ``ground_truth/<defect>``:
-
-- ``scratch``: a bright (or, on bright ground, dark) curved line, 4-6 px wide;
-- ``stain``: overlapping ellipses darkened towards a dark grey;
-- ``hole``: a dark pit, darkest at its centre;
-- ``foreign_texture``: a polygon cut from another photograph (gravel into
-  brick, grass into coin) and pasted in.
-
-Defects have hard edges and change every pixel they cover by at least
-``MIN_CHANGE`` grey levels, so a mask is exactly the set of changed pixels.
-Everything is drawn from ``numpy.random.default_rng`` seeded with the seed
-and the sample's place, so a seed gives byte-identical files.
+images of each defect type of :mod:`srlib.data.defects` (``hole``,
+``scratch``, ``stain``, ``texture``: from a small dark pit to a patch of
+another photograph with the same mean and spread), with masks in
+``ground_truth/<defect>``. A mask is exactly the set of pixels that differ
+from the clean crop. Everything is drawn from ``numpy.random.default_rng``
+seeded with the seed and the sample's place, so a seed gives byte-identical
+files.
 
 Photographs (scikit-image's ``skimage/data/_fetchers.py`` documents each):
 
-- ``brick.png``: Bricks25 from CC0Textures (cc0textures.com), CC0;
-  perspective-corrected, rotated, scaled, grayscale, 512x512.
+- ``brick.png``: Bricks25 from CC0Textures (cc0textures.com), CC0.
+- ``grass.png``: "Grass 01" by linolafett on DeviantArt, CC0.
+- ``gravel.png``: Gravel04 from CC0Textures, CC0.
+- ``ihc.png``: immunohistochemical staining of colonic glands, Center for
+  Microscopy And Molecular Imaging (CMMI); no known copyright restrictions.
 - ``coins.png``: Greek coins from Pompeii, Brooklyn Museum Collection, no
-  known copyright restrictions; 384x303 grayscale.
-- ``gravel.png``: Gravel04 from CC0Textures, CC0; 512x512 grayscale.
-- ``grass.png``: "Grass 01" by linolafett on DeviantArt, CC0; 512x512 grayscale.
+  known copyright restrictions.
+- ``coffee.png``: courtesy of Pikolo Espresso Bar, CC0 by the photographer
+  (Rachel Michetti).
 """
 
 from __future__ import annotations
@@ -50,51 +49,62 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from srlib.data.defects import DEFECTS, MIN_CHANGE, PAINTERS, paint
 from srlib.errors import SrlibError
 
-SIZE = 128  # stored image size (the CPU preset trains at 64)
+SIZE = 128  # stored image size
 COUNTS = {"train/good": 80, "test/good": 20}
-DEFECTS = ("scratch", "stain", "hole", "foreign_texture")
 PER_DEFECT = 10
-MIN_CHANGE = 24  # grey levels every defect pixel moves, at least
 MARK = "Written by `srlib data textures`"
+_ROWS = {"train": (0, 320), "test": (352, 512)}  # rows of a texture photograph each split crops from
 
 
 @dataclass(frozen=True)
 class _Recipe:
     photo: str  # file in skimage/data
-    foreign: str  # photograph pasted by foreign_texture defects
-    kind: str  # "texture" or "object"
+    foreign: str  # photograph the texture defects are cut from
+    colour: bool
+    # Objects only: the item's centre (x, y) in the photograph, the source window
+    # (px) that becomes the image, the largest turn (degrees), the largest shift
+    # (source px) and how far from the centre defects go (output px).
+    centre: tuple[float, float] | None = None
+    window: float = 0.0
+    turn: float = 0.0
+    shift: float = 0.0
+    reach: float = 0.0
+
+    @property
+    def kind(self) -> str:
+        return "object" if self.centre else "texture"
 
 
 _RECIPES = {
-    "brick": _Recipe("brick.png", "gravel.png", "texture"),
-    "coin": _Recipe("coins.png", "grass.png", "object"),
+    "brick": _Recipe("brick.png", "gravel.png", colour=False),
+    "grass": _Recipe("grass.png", "brick.png", colour=False),
+    "tissue": _Recipe("ihc.png", "gravel.png", colour=True),
+    # A 60 px window turned by 20 degrees and shifted by 2 px stays clear of the
+    # neighbouring coins (the nearest is 45 px from the centre); defects stay
+    # on the coin, inside 55 % of its radius (26 source px).
+    "coin": _Recipe("coins.png", "grass.png", colour=False, centre=(271.0, 119.0), window=60.0, turn=20.0,
+                    shift=2.0, reach=0.55 * 26 * SIZE / 60),
+    # The cup, its coffee and the spoon's root; a 240 px window turned by 10
+    # degrees stays inside the 600x400 photograph.
+    "cup": _Recipe("coffee.png", "gravel.png", colour=True, centre=(290.0, 180.0), window=240.0, turn=10.0,
+                   shift=4.0, reach=40.0),
 }
 TEXTURE_CATEGORIES = tuple(_RECIPES)
 
-# brick: rows of the photograph each split crops from (a 32-row gap between).
-_BRICK_ROWS = {"train": (0, 320), "test": (352, 512)}
-# coin: centre (x, y) and the source window (px) that becomes the image;
-# a 60 px window turned by any angle and shifted by 2 px stays clear of the
-# neighbouring coins (the nearest is 45 px from the centre).
-_COIN_CENTRE, _COIN_WINDOW = (271.0, 119.0), 60.0
-_COIN_RADIUS = 26 * SIZE / _COIN_WINDOW  # in output pixels
-# Poses vary by +-20 degrees, as on a line with a loose fixture; any angle is
-# harder to learn in a CPU budget (image AUROC 0.66 against 0.73 after 110 steps).
-_COIN_TURN = np.radians(20)
-
 
 @functools.lru_cache(maxsize=None)
-def photograph(name: str) -> np.ndarray:
-    """A grayscale photograph shipped in scikit-image's package folder, as uint8."""
+def photograph(name: str, colour: bool = False) -> np.ndarray:
+    """A photograph shipped in scikit-image's package folder: uint8, (H, W) grey or (H, W, 3) colour."""
     path = resources.files("skimage") / "data" / name
     if not path.is_file():
         raise SrlibError(f"scikit-image's bundled photograph {path} is missing; reinstall scikit-image (pip install --force-reinstall scikit-image)")
     with Image.open(path) as image:
-        return np.asarray(image.convert("L"))
+        return np.asarray(image.convert("RGB" if colour else "L"))
 
 
 def _rng(seed: int, category: str, split: str, defect: str, index: int) -> np.random.Generator:
@@ -104,115 +114,56 @@ def _rng(seed: int, category: str, split: str, defect: str, index: int) -> np.ra
 
 
 def clean_crop(category: str, split: str, rng: np.random.Generator) -> np.ndarray:
-    """A defect-free (SIZE, SIZE) uint8 image of ``category`` for ``split``."""
-    photo = photograph(_RECIPES[category].photo)
-    if category == "brick":
-        top, bottom = _BRICK_ROWS[split]
+    """A defect-free uint8 image of ``category`` for ``split``: (SIZE, SIZE) grey or (SIZE, SIZE, 3) colour."""
+    recipe = _RECIPES[category]
+    photo = photograph(recipe.photo, recipe.colour)
+    if recipe.kind == "texture":
+        top, bottom = _ROWS[split]
         y = rng.integers(top, bottom - SIZE + 1)
         x = rng.integers(0, photo.shape[1] - SIZE + 1)
         return photo[y : y + SIZE, x : x + SIZE].copy()
-    angle = rng.uniform(-_COIN_TURN, _COIN_TURN)
-    shift = rng.uniform(-2, 2, size=2)
+    turn = np.radians(recipe.turn)
+    angle = rng.uniform(-turn, turn)
+    shift = rng.uniform(-recipe.shift, recipe.shift, size=2)
     gain = rng.uniform(0.92, 1.08)
     # Affine map from output pixels to source pixels: scale, turn, centre.
-    scale = _COIN_WINDOW / SIZE
+    scale = recipe.window / SIZE
     cos, sin = scale * np.cos(angle), scale * np.sin(angle)
-    cx, cy = np.array(_COIN_CENTRE) + shift
+    cx, cy = np.array(recipe.centre) + shift
     half = SIZE / 2
     coeffs = (cos, -sin, cx - cos * half + sin * half, sin, cos, cy - sin * half - cos * half)
     turned = Image.fromarray(photo).transform((SIZE, SIZE), Image.Transform.AFFINE, coeffs, Image.Resampling.BICUBIC)
     return np.clip(np.asarray(turned, dtype=np.float64) * gain, 0, 255).round().astype(np.uint8)
 
 
-def _polygon_mask(points: np.ndarray) -> np.ndarray:
-    canvas = Image.new("L", (SIZE, SIZE), 0)
-    ImageDraw.Draw(canvas).polygon([tuple(p) for p in points], fill=255)
-    return np.asarray(canvas) > 0
-
-
-def _ellipse(centre, rx: float, ry: float, angle: float, n: int = 48) -> np.ndarray:
-    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    x, y = rx * np.cos(t), ry * np.sin(t)
-    c, s = np.cos(angle), np.sin(angle)
-    return np.stack([centre[0] + c * x - s * y, centre[1] + s * x + c * y], axis=1)
-
-
-def _defect_centre(category: str, rng: np.random.Generator) -> np.ndarray:
-    if _RECIPES[category].kind == "object":  # on the coin, away from its rim
-        r, t = _COIN_RADIUS * 0.55 * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
+def _defect_centre(recipe: _Recipe, rng: np.random.Generator) -> np.ndarray:
+    if recipe.kind == "object":  # on the item, uniformly over a disc
+        r, t = recipe.reach * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
         return np.array([SIZE / 2 + r * np.cos(t), SIZE / 2 + r * np.sin(t)])
     return rng.uniform(20, SIZE - 20, size=2)
 
 
-def _scratch(clean, centre, rng):
-    length, angle, bend = rng.uniform(45, 85), rng.uniform(0, np.pi), rng.uniform(-12, 12)
-    along, across = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
-    ends = centre - along * length / 2, centre + along * length / 2
-    control = centre + across * bend
-    t = np.linspace(0, 1, 24)[:, None]
-    curve = (1 - t) ** 2 * ends[0] + 2 * t * (1 - t) * control + t**2 * ends[1]  # quadratic Bezier
-    canvas = Image.new("L", (SIZE, SIZE), 0)
-    ImageDraw.Draw(canvas).line([tuple(p) for p in curve], fill=255, width=int(rng.integers(4, 7)), joint="curve")
-    region = np.asarray(canvas) > 0
-    light = clean[region].mean() < 140
-    painted = 0.3 * clean + (180 if light else 10)
-    return region, painted
-
-
-def _stain(clean, centre, rng):
-    region = np.zeros((SIZE, SIZE), bool)
-    for _ in range(int(rng.integers(2, 5))):
-        offset = rng.uniform(-9, 9, size=2)
-        region |= _polygon_mask(_ellipse(centre + offset, rng.uniform(7, 15), rng.uniform(5, 11), rng.uniform(0, np.pi)))
-    return region, 0.45 * clean + 0.55 * rng.uniform(20, 50)
-
-
-def _hole(clean, centre, rng):
-    rx, ry, angle = rng.uniform(7, 12), rng.uniform(6, 10), rng.uniform(0, np.pi)
-    region = _polygon_mask(_ellipse(centre, rx, ry, angle))
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    depth = np.hypot(xx - centre[0], yy - centre[1]) / max(rx, ry)  # 0 at the centre
-    return region, 10 + 30 * np.clip(depth, 0, 1)
-
-
-def _foreign_texture(clean, centre, rng, foreign):
-    n = int(rng.integers(6, 10))
-    t = np.sort(rng.uniform(0, 2 * np.pi, n))
-    r = rng.uniform(14, 22) * rng.uniform(0.6, 1.0, n)
-    region = _polygon_mask(centre + np.stack([r * np.cos(t), r * np.sin(t)], axis=1))
-    y, x = rng.integers(0, foreign.shape[0] - SIZE + 1), rng.integers(0, foreign.shape[1] - SIZE + 1)
-    return region, foreign[y : y + SIZE, x : x + SIZE].astype(np.float64)
-
-
-def _paint(clean: np.ndarray, region: np.ndarray, painted: np.ndarray) -> np.ndarray:
-    """``painted`` inside ``region``, ``clean`` outside; every region pixel moved >= MIN_CHANGE."""
-    out = clean.astype(np.int16)
-    new = np.clip(np.round(painted), 0, 255).astype(np.int16)
-    # Too-small changes are pushed away from the clean value, so the mask is exact.
-    pushed = np.where(clean < 128, out + MIN_CHANGE, out - MIN_CHANGE)
-    new = np.where(np.abs(new - out) < MIN_CHANGE, pushed, new)
-    return np.where(region, new, out).astype(np.uint8)
-
-
 def texture_sample(category: str, split: str, defect: str, index: int, seed: int = 0):
-    """One image of the texture data, before it is written.
+    """One image of the bundled data, before it is written.
 
     Returns
     -------
     clean, image, mask : numpy.ndarray
-        (SIZE, SIZE) uint8: the defect-free crop, the image as written, and
-        the boolean mask of painted pixels (all False for good images).
+        The defect-free crop and the image as written (uint8, (SIZE, SIZE) grey
+        or (SIZE, SIZE, 3) colour), and the boolean (SIZE, SIZE) mask of the
+        changed pixels (all False for good images).
     """
     rng = _rng(seed, category, split, defect, index)
     clean = clean_crop(category, split, rng)
     if defect == "good":
-        return clean, clean, np.zeros_like(clean, bool)
-    centre = _defect_centre(category, rng)
-    if defect == "foreign_texture":
-        region, painted = _foreign_texture(clean, centre, rng, photograph(_RECIPES[category].foreign))
-    else:
-        region, painted = {"scratch": _scratch, "stain": _stain, "hole": _hole}[defect](clean, centre, rng)
-    return clean, _paint(clean, region, painted), region
+        return clean, clean, np.zeros(clean.shape[:2], bool)
+    recipe = _RECIPES[category]
+    pixels = clean.reshape(SIZE, SIZE, -1)
+    centre = _defect_centre(recipe, rng)
+    foreign = photograph(recipe.foreign, False)[..., None]
+    region, painted = PAINTERS[defect](pixels.astype(np.float64), centre, rng, foreign)
+    image = paint(pixels, region, painted, MIN_CHANGE[defect]).reshape(clean.shape)
+    return clean, image, region
 
 
 def _plan():
@@ -227,8 +178,9 @@ def _plan():
 def _readme(category: str, seed: int) -> str:
     recipe = _RECIPES[category]
     return (
-        f"{MARK} (seed {seed}): {recipe.kind} category {category!r}, crops of scikit-image's {recipe.photo} "
-        f"with synthetic defects ({', '.join(DEFECTS)}; foreign texture from {recipe.foreign}).\n"
+        f"{MARK} (seed {seed}): {recipe.kind} category {category!r} ({'colour' if recipe.colour else 'grey'}), "
+        f"crops of scikit-image's {recipe.photo} with synthetic defects ({', '.join(DEFECTS)}; "
+        f"the texture patches from {recipe.foreign}).\n"
         "Photograph sources and licences: see the srlib.data.textures docstring.\n"
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from srlib.cli.train import add_category_arguments
 from srlib.run.config import RESIZES
@@ -24,6 +25,19 @@ The output folder receives:
 """
 
 
+def k_value(text: str) -> float | str:
+    """``--k``: a time in (0, 1] or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        k = float(text)
+    except ValueError:
+        k = math.nan
+    if not 0 < k <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time in (0, 1] (e.g. 1e-3) nor auto")
+    return k
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate",
@@ -35,7 +49,9 @@ def register(subparsers) -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint.pt, model.pt or an authors' .pth file")
     add_category_arguments(parser)
     parser.add_argument("--out", required=True, help="output folder (see the list at the end)")
-    parser.add_argument("--k", type=float, default=1e-3, help="perturbation time k (paper 1e-3)")
+    parser.add_argument("--k", type=k_value, default=1e-3,
+                        help="perturbation time k (paper 1e-3), or auto: chosen from held-out good training images "
+                             "(never the test split) by pseudo anomalies; result.json records the evidence")
     parser.add_argument("--n-draws", type=int, default=3, help="perturbations averaged per image, N (paper 3)")
     parser.add_argument("--resize", choices=RESIZES, default="bilinear",
                         help="map resizing to the masks' 256 px: bilinear (the authors' code, default) or lanczos (the paper's text)")
@@ -57,6 +73,10 @@ def _evaluate(args) -> int:
                         kernel=args.kernel, seed=args.seed, batch_size=args.batch_size)
     record = evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.category, args.out, config,
                                  device=args.device, n_overlays=args.overlays, progress=args.progress)
+    if "k_selection" in record:
+        chosen = record["k_selection"]
+        print(f"k = {record['k']:g}, chosen by the {chosen['criterion']} criterion on {len(chosen['images'])} "
+              "held-out training images")
     print(f"{args.category}: image AUROC {record['image_auroc']:.4f}, pixel AUROC {record['pixel_auroc']:.4f}, "
           f"AUPRO {record['aupro']:.4f} ({record['images']} images, {record['timing']['seconds']:.1f} s); "
           f"written to {args.out}")

@@ -27,6 +27,7 @@ def register(subparsers) -> None:
     import argparse
 
     from srlib.run.config import PRESETS
+    from srlib.cli.evaluate import k_value
     from srlib.cli.train import add_override_arguments
 
     parser = subparsers.add_parser(
@@ -52,7 +53,9 @@ def register(subparsers) -> None:
     parser.add_argument("--checkpoints", metavar="DIR",
                         help="evaluate released checkpoints from DIR instead of training: DIR/<category>.pth, "
                              "DIR/<category>/ with one checkpoint, or one file per category whose name contains it")
-    parser.add_argument("--k", type=float, default=1e-3, help="perturbation time k at evaluation (paper 1e-3)")
+    parser.add_argument("--k", type=k_value, default=1e-3,
+                        help="perturbation time k at evaluation (paper 1e-3), or auto: chosen per category from "
+                             "held-out good training images (never the test split)")
     parser.add_argument("--n-draws", type=int, default=3, help="perturbations per image, N (paper 3)")
     parser.add_argument("--k-grid", type=float, nargs="+", metavar="K",
                         help="the k sweep's grid (default: 1e-5 1e-4 3e-4 1e-3 3e-3 1e-2 1e-1)")

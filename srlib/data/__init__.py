@@ -15,6 +15,7 @@ import importlib
 _HOMES = {
     "folder_dataset": "folder",
     "FolderDataset": "folder",
+    "good_training_images": "folder",
     "make_textures": "textures",
     "TEXTURE_CATEGORIES": "textures",
     "one_class_digits": "digits",

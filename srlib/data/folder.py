@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from srlib.data.images import decode_all, image_pixels, mask_pixels
-from srlib.data.layouts import SPLITS, Sample, find_category, get_layout, scan_category
+from srlib.data.layouts import SPLITS, Sample, _images, _list, find_category, get_layout, scan_category
 from srlib.errors import SrlibError
 
 
@@ -107,3 +107,21 @@ def folder_dataset(
         tail = f" ({more} more: srlib data check --dataset {dataset} --root {root} --category {category})" if more else ""
         raise SrlibError(scan.problems[0] + tail)
     return FolderDataset(scan.samples[split], image_size, mask_size, desc=f"{category}/{split}")
+
+
+def good_training_images(dataset: str, root: str | os.PathLike, category: str, image_size: int = 192) -> FolderDataset:
+    """The good training images of a category, read without looking at any other folder.
+
+    For what may only ever see normal images (choosing k, :mod:`srlib.run.kselect`): the
+    test split and the masks are neither listed nor required.
+    """
+    layout = get_layout(dataset)
+    folder = find_category(layout, root, category) / "train" / layout.good
+    problems: list[str] = []
+    names = _list(folder, problems, f"it holds the category's defect-free training images")
+    paths = _images(folder, names, problems) if names is not None else []
+    if not problems and not paths:
+        problems.append(f"{folder} holds no images; put the defect-free training images there")
+    if problems:
+        raise SrlibError(problems[0])
+    return FolderDataset([Sample(p, layout.good, 0, None) for p in paths], image_size, desc=f"{category}/train")

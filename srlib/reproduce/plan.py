@@ -8,7 +8,7 @@ from pathlib import Path
 
 from srlib.errors import SrlibError
 from srlib.reproduce.folders import find_checkpoint, run_folder
-from srlib.run.config import RUNTIME_FIELDS, EvalConfig
+from srlib.run.config import AUTO_K, RUNTIME_FIELDS, EvalConfig
 from srlib.run.files import RESULT
 
 
@@ -64,7 +64,8 @@ def _sweep_matches(job: Job) -> bool:
         rows = read_k_sweeps(job.folder)
     except SrlibError:
         return False
-    wanted = set(job.parameters["k_grid"] or K_GRID) | {job.evaluation.k}
+    k = job.evaluation.k
+    wanted = set(job.parameters["k_grid"] or K_GRID) | ({k} if k != AUTO_K else set())  # auto: a grid k
     return {row["k"] for row in rows} == wanted
 
 

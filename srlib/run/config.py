@@ -171,6 +171,10 @@ RESIZES = ("bilinear", "lanczos")
 EVAL_PRECISIONS = ("fp32",)
 
 
+# EvalConfig.k that asks for k to be chosen from the training images.
+AUTO_K = "auto"
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """Everything that determines an evaluation (Algorithm 1 and its metrics) besides the model.
@@ -178,7 +182,8 @@ class EvalConfig:
     Attributes
     ----------
     k
-        Perturbation time in (0, 1] (the paper: 1e-3).
+        Perturbation time in (0, 1] (the paper: 1e-3), or ``"auto"``: chosen
+        per model from held-out good training images (:mod:`srlib.run.kselect`).
     n_draws
         N, the perturbations averaged per image (the paper: 3).
     image_size
@@ -195,7 +200,7 @@ class EvalConfig:
         Test images per forward pass (their noise is drawn per batch, so it is part of the result).
     """
 
-    k: float = 1e-3
+    k: float | str = 1e-3
     n_draws: int = 3
     image_size: int | None = None
     resize: str = "bilinear"
@@ -209,8 +214,9 @@ class EvalConfig:
 
     def validate(self) -> None:
         """Raise ``SrlibError`` naming the first bad value and the valid range."""
-        if not 0 < self.k <= 1:
-            raise SrlibError(f"k must be in (0, 1] (the paper uses 1e-3), got {self.k}")
+        if self.k != AUTO_K and (isinstance(self.k, str) or not 0 < self.k <= 1):
+            raise SrlibError(f"k must be in (0, 1] (the paper uses 1e-3) or 'auto' (chosen from the training "
+                             f"images), got {self.k!r}")
         if self.n_draws < 1:
             raise SrlibError(f"n_draws must be at least 1 (the paper uses 3), got {self.n_draws}")
         if self.image_size is not None and self.image_size < 16:
@@ -238,8 +244,12 @@ class EvalConfig:
 
     @classmethod
     def from_result(cls, record: dict) -> EvalConfig:
-        """The settings a ``result.json`` was made with (fields it predates take their defaults)."""
-        return cls(**{f.name: record[f.name] for f in dataclasses.fields(cls) if f.name in record})
+        """The settings a ``result.json`` was made with (fields it predates take their defaults).
+
+        A result whose k was chosen (it holds ``k_selection``) was made with ``k="auto"``.
+        """
+        values = {f.name: record[f.name] for f in dataclasses.fields(cls) if f.name in record}
+        return cls(**{**values, "k": AUTO_K} if "k_selection" in record else values)
 
     def replace(self, **changes) -> EvalConfig:
         """A copy with ``changes``, validated."""

@@ -31,7 +31,9 @@ from tqdm.auto import tqdm
 
 from srlib import __version__
 from srlib.atomic import write_bytes, write_text
-from srlib.run.config import EvalConfig
+from srlib.errors import SrlibError
+from srlib.run.config import AUTO_K, EvalConfig
+from srlib.run.kselect import KChoice, select_k_for_checkpoint
 from srlib.run.files import OVERLAYS, RESULT
 
 AUTHORS_IMAGE_SIZE = 192
@@ -76,6 +78,9 @@ def evaluate_model(model: torch.nn.Module, dataset, config: EvalConfig = EvalCon
     from srlib.method.metrics import aupro, image_auroc, pixel_auroc
     from srlib.method.restoration import anomaly_map, image_scores, restoration_error
 
+    if config.k == AUTO_K:
+        raise SrlibError("evaluate_model needs a number k; choose one first (srlib.run.kselect.select_k), "
+                         "or call evaluate_checkpoint, which does")
     device = next(model.parameters()).device
     model.eval()
     maps, masks, labels = [], [], []
@@ -130,11 +135,16 @@ def evaluate_checkpoint(
     device: str = "auto",
     n_overlays: int = 8,
     progress: bool = True,
+    k_choice: KChoice | None = None,
 ) -> dict:
     """Evaluate a checkpoint file on a category's test split; write ``result.json`` and overlays to ``out``.
 
     ``config.image_size`` None means the checkpoint's training size (192 for
-    the authors' weights). Returns the dictionary written to ``result.json``.
+    the authors' weights). ``config.k == "auto"``: k is chosen from held-out
+    good training images before the test split is read (or taken from
+    ``k_choice``, a choice already made for this checkpoint and config), and
+    ``result.json`` holds the evidence under ``k_selection``. Returns the
+    dictionary written to ``result.json``.
     """
     from srlib.data import folder_dataset
     from srlib.run.checkpoint import describe_checkpoint, load_score_model
@@ -145,6 +155,11 @@ def evaluate_checkpoint(
     model = load_score_model(checkpoint).to(device, memory_format=memory_format(device, None))
     kind, trained = describe_checkpoint(checkpoint)  # a readable ScoreUNet checkpoint, now
     config = config.replace(image_size=config.image_size or (trained.image_size if trained else AUTHORS_IMAGE_SIZE))
+    if config.k == AUTO_K:  # before the test split is even listed
+        k_choice = k_choice or select_k_for_checkpoint(model, dataset, root, category, config, progress=progress)
+        config = config.replace(k=k_choice.k)
+    else:
+        k_choice = None
     test = folder_dataset(dataset, root, category, "test", image_size=config.image_size)
     result = evaluate_model(model, test, config, progress=progress)
     name, source = data_source(dataset, root, category)
@@ -159,6 +174,7 @@ def evaluate_checkpoint(
         "category": category,
         **result.metrics(),
         **config.to_dict(),
+        **({"k_selection": k_choice.to_dict()} if k_choice else {}),
         "width": model.width,
         "sigma": model.sde.sigma,
         "checkpoint": str(Path(checkpoint).resolve()),

@@ -1,0 +1,190 @@
+"""Choosing the perturbation time k from normal images alone (no defect, no label).
+
+The paper fixes k = 1e-3 and leaves finding each category's effective region
+of k open. Chapter 3 explains that region: with too little noise the score
+of the training images pulls a new normal image towards the nearest training
+image instead of onto the manifold, with too much it pulls towards a blurred
+manifold; in between it projects normal images onto the manifold and leaves
+only what is off it. Two label-free criteria follow, both computed here on
+restoration-error maps of *held-out good training images* at every k of a
+grid (the run layer, :mod:`srlib.run.kselect`, computes the maps):
+
+``pseudo``
+    Make anomalies whose masks are known from the held-out images themselves
+    (a patch of another image pasted in, a local blur, a local change of
+    intensity, a blob of noise: :func:`pseudo_anomalies`) and measure how
+    well each k separates them from the untouched images: the mean of the
+    image AUROC and the pixel AUROC on that pseudo set
+    (:func:`pseudo_separation`). It asks the detector's own question with
+    defects we made.
+``uniformity``
+    Only the normal images' errors: in the effective region the restoration
+    is a projection, so a normal image's error is the leftover of the noise,
+    alike everywhere in the image; outside it the error follows the image's
+    own structure (edges, fine texture), which is exactly what the image
+    score (the maximum of the map) mistakes for a defect. The criterion is
+    minus the mean spatial coefficient of variation (std / mean) of the
+    normal maps (:func:`spatial_nonuniformity`): scale-free, so the orders of
+    magnitude the error changes with k do not matter.
+
+:func:`choose` takes the best k of a criterion; exact ties go to the k
+nearest (in log) to the paper's 1e-3.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from srlib.errors import SrlibError
+from srlib.method.metrics import image_auroc, pixel_auroc
+
+PAPER_K = 1e-3
+CRITERIA = ("pseudo", "uniformity")
+PSEUDO_KINDS = ("cutpaste", "blur", "intensity", "noise")
+# Every pseudo-anomalous pixel moves by at least this much (in [-1, 1] units,
+# i.e. 8 grey levels); pixels that would move less are left untouched, so a
+# mask is exactly the set of changed pixels.
+MIN_CHANGE = 16 / 255
+HOLDOUT_FRACTION = 0.2
+MIN_HOLDOUT = 4
+
+
+def holdout_indices(n: int, fraction: float = HOLDOUT_FRACTION, seed: int = 0, minimum: int = MIN_HOLDOUT,
+                    what: str = "the category") -> list[int]:
+    """A seeded choice of ``max(minimum, round(fraction * n))`` of ``n`` training images, sorted.
+
+    At most half the images are held out, so a category needs ``2 * minimum``.
+    """
+    if not 0 < fraction < 1:
+        raise SrlibError(f"holdout fraction {fraction} must be in (0, 1), e.g. {HOLDOUT_FRACTION}")
+    count = max(minimum, round(fraction * n))
+    if count > n // 2:
+        raise SrlibError(f"{what} has {n} training image(s); choosing k holds out {count} of them and needs at "
+                         f"least {2 * count}: add good training images or pass a fixed k (e.g. --k 1e-3)")
+    return sorted(np.random.default_rng(seed).choice(n, size=count, replace=False).tolist())
+
+
+def _ellipse(rng, size: int) -> np.ndarray:
+    """A random filled ellipse, semi-axes between size/16 and size/6, as a (size, size) bool mask."""
+    a, b = rng.uniform(size / 16, size / 6, 2)
+    cy, cx = rng.uniform(size * 0.2, size * 0.8, 2)
+    angle = rng.uniform(0, math.pi)
+    y, x = np.mgrid[:size, :size].astype(float)
+    u = (x - cx) * math.cos(angle) + (y - cy) * math.sin(angle)
+    v = -(x - cx) * math.sin(angle) + (y - cy) * math.cos(angle)
+    return (u / a) ** 2 + (v / b) ** 2 <= 1
+
+
+def _altered(kind: str, image: np.ndarray, other: np.ndarray, region: np.ndarray, rng) -> np.ndarray:
+    """The image with ``kind`` applied everywhere (the caller keeps only the region)."""
+    if kind == "cutpaste":  # the same shape from elsewhere in another image
+        shift = rng.integers(image.shape[-1] // 8, image.shape[-1] // 2, 2) * rng.choice([-1, 1], 2)
+        return np.roll(other, tuple(shift), axis=(-2, -1))
+    if kind == "blur":
+        return np.stack([ndimage.gaussian_filter(c, rng.uniform(1.5, 4.0)) for c in image])
+    if kind == "intensity":  # brighter or darker, towards the side with room to move
+        sign = -1.0 if image[:, region].mean() > 0 else 1.0
+        return image + sign * rng.uniform(0.2, 0.5)
+    if kind == "noise":
+        return image + rng.normal(0, rng.uniform(0.2, 0.4), image.shape)
+    raise SrlibError(f"unknown pseudo-anomaly {kind!r}: choose from {', '.join(PSEUDO_KINDS)}")
+
+
+def pseudo_anomalies(images: np.ndarray, seed: int = 0, kinds: tuple[str, ...] = PSEUDO_KINDS):
+    """One pseudo-anomalous copy of each image, with its exact mask.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        Normal images (N, C, S, S) in [-1, 1], N >= 2 (cut-paste takes its
+        patch from another image).
+    seed : int
+        Seeds every choice; the same seed gives the same arrays.
+    kinds : tuple of str
+        Defect kinds, used in turn (image i gets ``kinds[i % len(kinds)]``).
+
+    Returns
+    -------
+    pseudo : numpy.ndarray
+        (N, C, S, S) float32 in [-1, 1]: equal to ``images`` outside the mask.
+    masks : numpy.ndarray
+        (N, S, S) bool: the pixels that changed (each by at least ``MIN_CHANGE``
+        in some channel). Never empty.
+    kinds : list of str
+        The kind of each copy.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[0] < 2 or images.shape[-1] != images.shape[-2]:
+        raise SrlibError(f"pseudo anomalies need at least 2 square images (N, C, S, S); got shape {images.shape}")
+    rng = np.random.default_rng(seed)
+    n, size = images.shape[0], images.shape[-1]
+    pseudo, masks, used = images.copy(), np.zeros((n, size, size), bool), []
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        for _ in range(20):  # a flat region may not change enough: draw another
+            region = _ellipse(rng, size)
+            other = images[(i + 1 + rng.integers(n - 1)) % n]
+            altered = np.clip(_altered(kind, images[i], other, region, rng), -1, 1)
+            changed = region & (np.abs(altered - images[i]).max(axis=0) >= MIN_CHANGE)
+            if changed.sum() >= 0.25 * region.sum():
+                break
+        else:
+            raise SrlibError(f"image {i} is too flat for a {kind!r} pseudo anomaly (nothing changed by "
+                             f"{MIN_CHANGE:.3f}); pass kinds without it")
+        pseudo[i][:, changed] = altered[:, changed]
+        masks[i] = changed
+        used.append(kind)
+    return pseudo, masks, used
+
+
+def pseudo_separation(normal_maps, pseudo_maps, pseudo_masks, pixel_stride: int = 1) -> dict:
+    """How well one k's maps separate pseudo anomalies from the normal images they were made from.
+
+    Maps are (N, H, W), masks of the pseudo maps' shape. Image scores are the
+    maps' maxima (as in Algorithm 1). The pixel AUROC counts the pixels on a
+    grid of step ``pixel_stride`` (the maps are mean-filtered over many
+    pixels, so neighbours say the same; a step of 4 costs 1/16). Returns
+    ``image_auroc``, ``pixel_auroc`` and ``pseudo``, their mean.
+    """
+    normal, pseudo = np.asarray(normal_maps, np.float64), np.asarray(pseudo_maps, np.float64)
+    masks = np.asarray(pseudo_masks).reshape(pseudo.shape) != 0
+    scores = np.concatenate([normal.reshape(len(normal), -1).max(1), pseudo.reshape(len(pseudo), -1).max(1)])
+    labels = np.r_[np.zeros(len(normal)), np.ones(len(pseudo))]
+    image = image_auroc(scores, labels)
+    grid = (slice(None), slice(None, None, pixel_stride), slice(None, None, pixel_stride))
+    pixel = pixel_auroc(np.concatenate([normal[grid], pseudo[grid]]),
+                        np.concatenate([np.zeros_like(normal[grid], bool), masks[grid]]))
+    return {"image_auroc": image, "pixel_auroc": pixel, "pseudo": (image + pixel) / 2}
+
+
+def spatial_nonuniformity(normal_maps) -> float:
+    """Mean over images of the spatial coefficient of variation (std / mean) of each normal map."""
+    maps = np.asarray(normal_maps, np.float64)
+    maps = maps.reshape(len(maps), -1)
+    means = maps.mean(1)
+    if not (means > 0).all():
+        raise SrlibError("restoration-error maps must be positive to measure their uniformity; got a zero map")
+    return float((maps.std(1) / means).mean())
+
+
+def criterion_scores(normal_maps, pseudo_maps, pseudo_masks, pixel_stride: int = 1) -> dict:
+    """Every criterion's value (higher is better) and its parts, for one k."""
+    scores = pseudo_separation(normal_maps, pseudo_maps, pseudo_masks, pixel_stride)
+    scores["nonuniformity"] = spatial_nonuniformity(normal_maps)
+    scores["uniformity"] = -scores["nonuniformity"]
+    return scores
+
+
+def choose(candidates: dict, criterion: str) -> float:
+    """The k of ``candidates`` (``{k: criterion_scores(...)}``) with the highest ``criterion``.
+
+    Exact ties go to the k nearest to the paper's 1e-3 on a log scale, then to the smaller k.
+    """
+    if criterion not in CRITERIA:
+        raise SrlibError(f"unknown k criterion {criterion!r}: choose one of {', '.join(CRITERIA)}")
+    if not candidates:
+        raise SrlibError("no candidate k to choose from: pass a non-empty grid")
+    return min(candidates, key=lambda k: (-candidates[k][criterion], abs(math.log(k / PAPER_K)), k))

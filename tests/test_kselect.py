@@ -1,0 +1,215 @@
+"""Choosing k from normal images: the criteria's arithmetic, a case whose answer is known, no test image read."""
+
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.metrics import roc_auc_score
+
+from srlib.data import good_training_images
+from srlib.errors import SrlibError
+from srlib.method import kselect
+from srlib.method.sde import VESDE
+from srlib.run.config import EvalConfig
+from srlib.run.kselect import select_k, select_k_for_checkpoint
+from srlib.run.sweeps import K_GRID
+
+SIZE = 32
+K_STAR = 3e-4  # the only k at which the hand-made model below sees anything
+
+
+def subspace_basis(size: int = SIZE) -> torch.Tensor:
+    """Orthonormal columns spanning the normal images: a constant and two cosines of period 8, in every channel."""
+    y, x = np.mgrid[:size, :size]
+    planes = [np.ones((size, size)), np.cos(2 * np.pi * x / 8), np.cos(2 * np.pi * y / 8)]
+    columns = np.stack([np.broadcast_to(p, (3, size, size)).ravel() for p in planes], 1)
+    return torch.from_numpy(np.linalg.qr(columns)[0]).float()
+
+
+class SubspaceAtOneK(torch.nn.Module):
+    """At k = K_STAR the exact score of a Gaussian concentrated on the normal images' subspace,
+    -(x - P x) / sigma_k^2, so the restoration error is (P n - (x - P x))^2: the projected noise on
+    normal pixels, plus the part of x off the subspace. At every other k the score is 0 and the
+    error is the noise alone, n^2, the same for normal and pseudo-anomalous images."""
+
+    def __init__(self):
+        super().__init__()
+        self.basis = torch.nn.Parameter(subspace_basis(), requires_grad=False)
+        self.sde = VESDE(25.0)
+
+    def forward(self, x, k):
+        flat = x.flatten(1)
+        off = (flat - flat @ self.basis @ self.basis.T).reshape(x.shape)
+        sigma2 = (25.0 ** (2 * k) - 1) / (2 * math.log(25.0))
+        on = torch.isclose(k, torch.tensor(K_STAR, dtype=k.dtype), rtol=1e-4)
+        return torch.where(on[:, None, None, None], -off / sigma2[:, None, None, None], torch.zeros_like(x))
+
+
+def write_normal_images(folder, count: int, seed: int = 0):
+    """Grey-level combinations of the subspace's planes, as PNGs (the same in every channel)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:SIZE, :SIZE]
+    for i in range(count):
+        a, b, c = rng.uniform(-0.2, 0.2), rng.uniform(0.25, 0.4), rng.uniform(0.25, 0.4)
+        image = a + b * np.cos(2 * np.pi * x / 8) + c * np.cos(2 * np.pi * y / 8)
+        Image.fromarray(np.round((image + 1) * 127.5).astype(np.uint8)).convert("RGB").save(folder / f"{i:03d}.png")
+
+
+@pytest.fixture
+def category(tmp_path):
+    """A category of 24 good training images and a test split (which k selection must never need)."""
+    write_normal_images(tmp_path / "plane" / "train" / "good", 24)
+    write_normal_images(tmp_path / "plane" / "test" / "good", 2, seed=1)
+    return tmp_path
+
+
+def test_holdout_is_seeded_and_refuses_too_few_images():
+    first = kselect.holdout_indices(80, seed=3)
+    assert first == kselect.holdout_indices(80, seed=3) and len(first) == 16 == len(set(first))
+    assert first != kselect.holdout_indices(80, seed=4)
+    assert kselect.holdout_indices(8) and len(kselect.holdout_indices(8)) == kselect.MIN_HOLDOUT
+    with pytest.raises(SrlibError, match=r"has 7 training image\(s\).*needs at least 8.*--k 1e-3") as err:
+        kselect.holdout_indices(7)
+    assert "\n" not in str(err.value)
+
+
+def test_pseudo_anomalies_change_exactly_their_masks():
+    rng = np.random.default_rng(0)
+    images = np.clip(rng.normal(0, 0.4, (8, 3, 48, 48)), -1, 1).astype(np.float32)
+    pseudo, masks, kinds = kselect.pseudo_anomalies(images, seed=5)
+    assert kinds == list(kselect.PSEUDO_KINDS) * 2
+    change = np.abs(pseudo - images).max(axis=1)
+    for i in range(8):
+        assert masks[i].any()
+        assert (change[i][~masks[i]] == 0).all()  # untouched outside
+        assert (change[i][masks[i]] >= kselect.MIN_CHANGE).all()  # every masked pixel moved
+    assert pseudo.min() >= -1 and pseudo.max() <= 1
+    again = kselect.pseudo_anomalies(images, seed=5)
+    assert np.array_equal(again[0], pseudo) and np.array_equal(again[1], masks)
+    assert not np.array_equal(kselect.pseudo_anomalies(images, seed=6)[1], masks)
+
+
+def test_separation_and_uniformity_against_direct_computations():
+    rng = np.random.default_rng(1)
+    normal, pseudo = rng.random((5, 6, 6)), rng.random((4, 6, 6))
+    masks = rng.random((4, 6, 6)) < 0.3
+    got = kselect.pseudo_separation(normal, pseudo, masks)
+    labels = [0] * 5 + [1] * 4
+    scores = [m.max() for m in normal] + [m.max() for m in pseudo]
+    assert got["image_auroc"] == pytest.approx(roc_auc_score(labels, scores))
+    pixels = np.r_[np.zeros(normal.size, bool), masks.ravel()]
+    assert got["pixel_auroc"] == pytest.approx(roc_auc_score(pixels, np.r_[normal.ravel(), pseudo.ravel()]))
+    assert got["pseudo"] == pytest.approx((got["image_auroc"] + got["pixel_auroc"]) / 2)
+    strided = kselect.pseudo_separation(normal, pseudo, masks, pixel_stride=2)  # pixels of even rows and columns
+    pixels = np.r_[np.zeros(normal[:, ::2, ::2].size, bool), masks[:, ::2, ::2].ravel()]
+    scores = np.r_[normal[:, ::2, ::2].ravel(), pseudo[:, ::2, ::2].ravel()]
+    assert strided["pixel_auroc"] == pytest.approx(roc_auc_score(pixels, scores))
+    assert strided["image_auroc"] == got["image_auroc"]  # maxima of the whole maps
+    # Half the pixels a, half b: std / mean = |a - b| / (a + b); a constant map: 0.
+    two = np.where(np.arange(16).reshape(4, 4) < 8, 1.0, 3.0)
+    assert kselect.spatial_nonuniformity([two, np.full((4, 4), 2.0)]) == pytest.approx((0.5 + 0.0) / 2)
+
+
+def test_ties_go_to_the_paper_k():
+    flat = {k: {"pseudo": 1.0, "uniformity": 0.0} for k in K_GRID}
+    assert kselect.choose(flat, "pseudo") == 1e-3
+    assert kselect.choose({1e-4: {"pseudo": 1.0}, 1e-2: {"pseudo": 1.0}}, "pseudo") == 1e-4
+    with pytest.raises(SrlibError, match="unknown k criterion 'best'"):
+        kselect.choose(flat, "best")
+
+
+def test_the_one_k_that_separates_the_pseudo_anomalies_is_chosen(category):
+    train = good_training_images("mvtec", category, "plane", image_size=SIZE)
+    options = dict(config=EvalConfig(seed=2, n_draws=2, kernel=3), mask_size=SIZE, holdout=0.5)
+    choice = select_k(SubspaceAtOneK(), train, **options)
+    assert choice.k == K_STAR and choice.criterion == "pseudo"
+    at_star = choice.candidates[K_STAR]
+    assert at_star["image_auroc"] == 1.0 and at_star["pixel_auroc"] > 0.95
+    assert all(c["pseudo"] < at_star["pseudo"] - 0.2 for k, c in choice.candidates.items() if k != K_STAR)
+    assert sorted(choice.candidates) == sorted(K_GRID) and len(choice.images) == 12
+    again = select_k(SubspaceAtOneK(), train, **options)
+    assert again.to_dict() == choice.to_dict()  # the same seed: the same images, anomalies, draws and k
+
+
+def test_selection_reads_no_test_image(category):
+    shutil.rmtree(category / "plane" / "test")
+    choice = select_k_for_checkpoint(SubspaceAtOneK(), "mvtec", category, "plane",
+                                     EvalConfig(image_size=SIZE, n_draws=1, kernel=3), mask_size=SIZE, holdout=0.5)
+    assert choice.k == K_STAR
+    assert set(choice.images) <= {f"{i:03d}.png" for i in range(24)}
+
+
+def test_too_few_training_images_is_one_line(tmp_path):
+    write_normal_images(tmp_path / "few" / "train" / "good", 5)
+    with pytest.raises(SrlibError, match=r"category 'few'.*has 5 training image\(s\)") as err:
+        select_k_for_checkpoint(SubspaceAtOneK(), "mvtec", tmp_path, "few", EvalConfig(image_size=SIZE))
+    assert "\n" not in str(err.value)
+
+
+def plain_checkpoint(folder):
+    """An untrained width-8 U-Net saved as the authors save theirs (evaluated at --image-size)."""
+    from srlib.method.unet import ScoreUNet
+
+    torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(ScoreUNet(width=8).state_dict(), folder / "spr_coin_ema.pth")
+    return folder / "spr_coin_ema.pth"
+
+
+@pytest.mark.slow
+def test_evaluate_k_auto_records_its_choice_and_equals_the_fixed_k(textures_root, tmp_path, capsys):
+    import json
+
+    from srlib.cli import main
+
+    checkpoint = plain_checkpoint(tmp_path / "ckpt")
+    common = ["evaluate", "--checkpoint", str(checkpoint), "--dataset", "mvtec", "--root", str(textures_root),
+              "--category", "coin", "--image-size", "32", "--n-draws", "1", "--overlays", "0", "--device", "cpu",
+              "--no-progress", "--seed", "3"]
+    assert main([*common, "--k", "auto", "--out", str(tmp_path / "auto")]) == 0
+    record = json.loads((tmp_path / "auto" / "result.json").read_text())
+    chosen = record["k_selection"]
+    assert "chosen by the pseudo criterion on 16 held-out training images" in capsys.readouterr().out
+    assert record["k"] == chosen["k"] == kselect.choose({c["k"]: c for c in chosen["candidates"]}, "pseudo")
+    assert [c["k"] for c in chosen["candidates"]] == sorted(K_GRID) and chosen["seed"] == 3
+    assert set(chosen["images"]) <= {p.name for p in (textures_root / "coin" / "train" / "good").iterdir()}
+    assert len(chosen["images"]) == len(chosen["pseudo_kinds"]) == 16 and chosen["split"] == "train"
+    # The evaluation itself is the fixed-k one at the chosen k.
+    assert main([*common, "--k", repr(chosen["k"]), "--out", str(tmp_path / "fixed")]) == 0
+    fixed = json.loads((tmp_path / "fixed" / "result.json").read_text())
+    assert "k_selection" not in fixed
+    assert [fixed[m] for m in ("image_auroc", "pixel_auroc", "aupro")] == [
+        record[m] for m in ("image_auroc", "pixel_auroc", "aupro")]
+
+
+def test_a_bad_k_is_one_line(capsys):
+    from srlib.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--checkpoint", "x", "--dataset", "mvtec", "--root", "r", "--category", "c", "--out", "o",
+              "--k", "best"])
+    assert "'best' is not a time in (0, 1] (e.g. 1e-3) nor auto" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_reproduce_k_auto_end_to_end(textures_root, tmp_path, capsys):
+    import json
+
+    from srlib.cli import main
+
+    plain_checkpoint(tmp_path / "ckpt")
+    out = tmp_path / "out"
+    command = ["reproduce", "--dataset", "mvtec", "--root", str(textures_root), "--out", str(out), "--categories",
+               "coin", "--checkpoints", str(tmp_path / "ckpt"), "--image-size", "32", "--devices", "cpu",
+               "--k", "auto", "--k-grid", "0.001", "0.1", "--n-draws", "1", "--no-progress"]
+    assert main(command) == 0
+    result = json.loads((out / "textures" / "coin" / "result.json").read_text())
+    assert result["k"] in (0.001, 0.1) and result["k_selection"]["k"] == result["k"]
+    assert [c["k"] for c in result["k_selection"]["candidates"]] == [0.001, 0.1]
+    capsys.readouterr()
+    assert main(command) == 0  # the auto result counts as done for --k auto
+    assert "1 categories, 1 already done" in capsys.readouterr().out

@@ -188,3 +188,13 @@ def choose(candidates: dict, criterion: str) -> float:
     if not candidates:
         raise SrlibError("no candidate k to choose from: pass a non-empty grid")
     return min(candidates, key=lambda k: (-candidates[k][criterion], abs(math.log(k / PAPER_K)), k))
+
+
+def oracle_share(fixed: float, chosen: float, oracle: float) -> float:
+    """The share of the oracle's gain over the fixed k that the chosen k recovers: (chosen - fixed) / (oracle - fixed).
+
+    1: as good as the best k on the test labels; 0: no better than the fixed
+    k; negative: worse. NaN when the oracle gains nothing (nothing to recover).
+    """
+    gain = oracle - fixed
+    return (chosen - fixed) / gain if gain > 0 else math.nan

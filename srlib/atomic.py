@@ -4,7 +4,8 @@ The bytes go to a temporary file in the target's folder, which is flushed,
 fsync'ed and renamed over the target; the folder is then fsync'ed so the
 rename itself survives a power cut. A crash at any moment leaves at worst a
 stray ``.<name>.*.tmp`` beside an intact target (``remove_stale_temporaries``
-clears them).
+clears them). A write that fails (a full disk, a read-only folder) raises
+one ``SrlibError`` naming the file; the previous file stays as it was.
 
 ``SRLIB_TEST_PAUSE_MID_WRITE`` (seconds) makes every write pause half-way,
 with the first half flushed to disk: the crash tests kill the process there.
@@ -12,6 +13,7 @@ with the first half flushed to disk: the crash tests kill the process there.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import time
@@ -19,26 +21,70 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from srlib.errors import SrlibError
+
 PAUSE_ENV = "SRLIB_TEST_PAUSE_MID_WRITE"
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write(file)`` on a temporary file, then move it onto ``path``."""
     path = Path(path)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temp = file = None
     try:
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         if hasattr(os, "fchmod"):  # mkstemp's 0600 would make results private to their owner
             os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as raw:
-            file = _PausingWriter(raw, float(os.environ[PAUSE_ENV])) if os.environ.get(PAUSE_ENV) else raw
+            file = _Writer(raw, float(os.environ.get(PAUSE_ENV) or 0))
             write(file)
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    except BaseException as err:
+        if temp is not None:
+            Path(temp).unlink(missing_ok=True)
+        # torch.save reports a failed write as a RuntimeError of its own: the OSError is kept by the writer.
+        failed = err if isinstance(err, OSError) else getattr(file, "error", None)
+        if failed is None:
+            raise
+        raise _cannot_write(path, failed, "the previous version is kept") from None
     _fsync_dir(path.parent)
+
+
+def append_text(path: str | Path, text: str) -> None:
+    """Append to a log file (not atomic: a reader of logs skips a last line without its newline)."""
+    try:
+        with open(path, "a") as file:
+            file.write(text)
+    except OSError as err:
+        raise _cannot_write(Path(path), err, "the lines before are kept") from None
+
+
+def _cannot_write(path: Path, err: OSError, kept: str) -> SrlibError:
+    full = err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    kept = f"{kept}; " if path.exists() else ""
+    return SrlibError(f"cannot write {path} ({err.strerror or err}); {kept}"
+                      f"{'free some space or ' if full else ''}choose another output folder")
+
+
+def output_folder(path: str | Path, what: str = "--out") -> Path:
+    """``path`` as a folder this process can write into, created if need be; one clear error if it cannot be."""
+    path = Path(path).expanduser()
+    blocker = next((p for p in (path, *path.parents) if _is_file(p)), None)
+    if blocker is not None:
+        inside = "" if blocker == path else f" (inside the file {blocker})"
+        raise SrlibError(f"{what} {path} is not a folder{inside}; pass a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SrlibError(f"{what} {path} cannot be created ({err.strerror or err}); choose a folder you can write to") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".srlib-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise SrlibError(f"{what} {path} cannot be written to ({err.strerror or err}); choose a folder you can write to") from None
+    return path
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
@@ -63,6 +109,13 @@ def remove_stale_temporaries(path: str | Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.exists() and not path.is_dir()
+    except OSError:  # a folder on the way cannot be searched: mkdir will say so
+        return False
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -80,22 +133,26 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-class _PausingWriter:
-    """A file wrapper that flushes and sleeps once, after the first half (test hook)."""
+class _Writer:
+    """The temporary file as ``write`` sees it: keeps the first OSError; pauses half-way if asked (test hook)."""
 
-    def __init__(self, raw: BinaryIO, seconds: float):
-        self.raw, self.seconds, self.paused = raw, seconds, False
+    def __init__(self, raw: BinaryIO, pause: float):
+        self.raw, self.pause, self.error = raw, pause, None
 
     def write(self, data) -> int:
-        if self.paused or len(data) < 2:
-            return self.raw.write(data)
-        half = len(data) // 2
-        written = self.raw.write(data[:half])
-        self.raw.flush()
-        os.fsync(self.raw.fileno())
-        self.paused = True
-        time.sleep(self.seconds)
-        return written + self.raw.write(data[half:])
+        try:
+            if not self.pause or len(data) < 2:
+                return self.raw.write(data)
+            half = len(data) // 2
+            written = self.raw.write(data[:half])
+            self.raw.flush()
+            os.fsync(self.raw.fileno())
+            seconds, self.pause = self.pause, 0.0
+            time.sleep(seconds)
+            return written + self.raw.write(data[half:])
+        except OSError as err:
+            self.error = self.error or err
+            raise
 
     def flush(self) -> None:
         self.raw.flush()

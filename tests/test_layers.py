@@ -9,7 +9,8 @@ SRLIB = Path(__file__).resolve().parents[1] / "srlib"
 
 # Bottom to top. Packages on one level do not import each other.
 LAYERS = [
-    {"errors", "atomic", "make"},
+    {"errors"},
+    {"atomic", "make"},
     {"method", "data", "notebook", "book"},
     {"run"},
     {"results"},

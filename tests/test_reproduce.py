@@ -59,11 +59,19 @@ def test_missing_or_ambiguous_checkpoints_are_named(tmp_path, files, category, m
         find_checkpoint(tmp_path, category)
 
 
-def test_devices_give_one_worker_each():
+def test_devices_give_one_worker_each(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert worker_devices("0,2") == [("cuda", {"CUDA_VISIBLE_DEVICES": "0"}), ("cuda", {"CUDA_VISIBLE_DEVICES": "2"})]
     assert worker_devices("cpu") == [("cpu", {})]
     with pytest.raises(SrlibError, match="device numbers"):
         worker_devices("gpu0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # no GPU: say so, with reproduce's own option
+    with pytest.raises(SrlibError) as raised:
+        worker_devices("0")
+    assert str(raised.value) == ("--devices 0: PyTorch sees no CUDA GPU on this machine; pass --devices cpu, "
+                                 "or leave --devices out to use what there is")
 
 
 def config(root, **changes):
@@ -186,7 +194,8 @@ def test_reproduce_end_to_end_on_the_bundled_data(data_with_a_broken_category, t
     # The broken category failed alone, with its error, and left no result behind.
     broken = out / "textures" / "broken"
     assert not (broken / RESULT).exists()
-    assert "SrlibError" in (broken / FAILED).read_text() and "train/good holds no images" in (broken / FAILED).read_text()
+    assert "broken failed before starting: " in (broken / FAILED).read_text()  # its data was checked first
+    assert "train/good holds no images" in (broken / FAILED).read_text() and not (broken / CHAPTER5).exists()
     assert "broken failed" in first.err
     # Tables: ours from the result files, the paper's numbers beside them.
     ours = read_csv(out / TABLES / "textures_image_auroc.csv")

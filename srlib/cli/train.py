@@ -105,12 +105,15 @@ def add_category_arguments(group) -> None:
 
 
 def _train(args) -> int:
+    from srlib.data.layouts import category_name, refuse_inside_root
     from srlib.run.config import TrainConfig
     from srlib.run.device import pick_device
     from srlib.run.files import WEIGHTS
     from srlib.run.train import train
 
-    config = TrainConfig.preset_for(args.preset, args.dataset, args.root, args.category, **overrides_from(args))
+    refuse_inside_root(args.root, args.out, f"--out {args.out}")
+    category = category_name(args.root, args.category)
+    config = TrainConfig.preset_for(args.preset, args.dataset, args.root, category, **overrides_from(args))
     if config.preset == "paper" and pick_device(config.device).type == "cpu":
         print("srlib: warning: the paper preset on a CPU takes days per category (its cost on this machine "
               "is stated after the first steps); --preset cpu trains in minutes", file=sys.stderr)

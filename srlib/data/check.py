@@ -1,8 +1,11 @@
 """``srlib data check``: validate a dataset folder, decoding every file once.
 
 Structure comes from :mod:`srlib.data.layouts`; this adds what only reading
-the files shows (corrupt, truncated or unreadable images, masks whose size
-differs from their image) and the counts per split and defect type.
+the files shows, decoded exactly as training and evaluation decode them
+(:mod:`srlib.data.images`): corrupt, truncated, unreadable or undecodable
+images, masks whose size differs from their image, lossy (JPEG) masks,
+empty masks of defective images, a test split the metrics are undefined on;
+and the counts per split and defect type.
 """
 
 from __future__ import annotations
@@ -12,9 +15,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from srlib.data.images import decode_all, read_image
-from srlib.data.layouts import SPLITS, Sample, category_folders, check_root, find_category, get_layout, scan_category
+from srlib.data.images import decode_all, read_image, read_mask
+from srlib.data.layouts import (
+    SPLITS, Sample, category_folders, check_root, every_mask_empty, find_category, get_layout, scan_category,
+    unscorable_test_split,
+)
 from srlib.errors import SrlibError
+
+LOSSY = (".jpg", ".jpeg")
 
 
 @dataclass
@@ -32,32 +40,51 @@ class CategoryCheck:
         return f"{self.folder.name}: " + " | ".join(parts) + f" | masks {self.masks}"
 
 
-def _read_sample(sample: Sample) -> tuple[list[str], list[str]]:
-    """(problems, warnings) from decoding one image and its mask."""
-    problems, warnings, sizes = [], [], []
-    for path in (sample.path, sample.mask):
-        if path is None:
-            continue
-        try:
-            sizes.append(read_image(path).size)
-        except SrlibError as err:
-            problems.append(str(err))
-    if len(sizes) == 2 and sizes[0] != sizes[1]:
-        (w, h), (mw, mh) = sizes
+def _read_sample(sample: Sample) -> tuple[list[str], list[str], bool]:
+    """(problems, warnings, whether its mask marks any defect pixel) from decoding one image and its mask."""
+    problems, warnings, size, marked = [], [], None, False
+    try:
+        size = read_image(sample.path, "RGB").size
+    except SrlibError as err:
+        problems.append(str(err))
+    if sample.mask is None:
+        return problems, warnings, marked
+    if sample.mask.suffix.lower() in LOSSY:
+        warnings.append(f"mask {sample.mask} is a JPEG, whose lossy compression turns its edges grey (srlib binarises "
+                        f"masks at mid-grey); save masks as PNG")
+    try:
+        mask = read_mask(sample.mask)
+    except SrlibError as err:
+        problems.append(str(err))
+        return problems, warnings, marked
+    marked = bool(mask.any())
+    if not marked:
+        warnings.append(f"mask {sample.mask} is empty (no pixel at mid-grey or above) although its image is in "
+                        f"test/{sample.defect}; draw the defect in it, or move {sample.path.name} to the good test images")
+    if size is not None and mask.shape[::-1] != size:
+        (w, h), (mh, mw) = size, mask.shape
         warnings.append(f"mask {sample.mask} is {mw}x{mh} but its image is {w}x{h}; it is resized with the image (fine if it is the right mask)")
-    return problems, warnings
+    return problems, warnings, marked
 
 
 def check_category(layout, folder: Path) -> CategoryCheck:
     scan = scan_category(layout, folder)
     result = CategoryCheck(folder, problems=list(scan.problems))
+    marked = 0
     for split in SPLITS:
         samples = scan.samples[split]
         result.counts[split] = Counter(s.defect for s in samples)
         result.masks += sum(s.mask is not None for s in samples)
-        for problems, warnings in decode_all(_read_sample, samples, f"{folder.name}/{split}"):
+        for problems, warnings, has_defect in decode_all(_read_sample, samples, f"{folder.name}/{split}"):
             result.problems += problems
             result.warnings += warnings
+            marked += has_defect
+    if not scan.problems:
+        unscorable = unscorable_test_split(layout, scan)
+        if unscorable:
+            result.problems.append(unscorable)
+        elif result.masks and not marked:
+            result.problems.append(every_mask_empty(folder))
     return result
 
 

@@ -6,7 +6,7 @@ item is converted to float on access. Images are converted to RGB (grayscale
 categories are repeated over the three channels) and resized with Lanczos to
 a square ``image_size``: images that are not square, such as BTAD product 03
 (800x600), are squashed to a square rather than cropped. Masks are resized
-with nearest-neighbour to ``mask_size`` and binarised (> 0).
+with nearest-neighbour to ``mask_size`` after binarising (:mod:`srlib.data.images`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from srlib.data.images import decode_all, image_pixels, mask_pixels
-from srlib.data.layouts import SPLITS, Sample, _images, _list, find_category, get_layout, scan_category
+from srlib.data.layouts import SPLITS, Sample, Scan, _images, _list, checked_scan, every_mask_empty, find_category, get_layout
 from srlib.errors import SrlibError
 
 
@@ -96,17 +96,17 @@ def folder_dataset(
     Raises
     ------
     SrlibError
-        The first problem with the folder (``srlib data check`` lists them all).
+        The first problem with the folder (``srlib data check`` lists them all); for
+        the test split also when the metrics would be undefined (no good or no
+        defective images, every mask empty), before any image is decoded where it can be.
     """
     if split not in SPLITS:
         raise SrlibError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    layout = get_layout(dataset)
-    scan = scan_category(layout, find_category(layout, root, category))
-    if scan.problems:
-        more = len(scan.problems) - 1
-        tail = f" ({more} more: srlib data check --dataset {dataset} --root {root} --category {category})" if more else ""
-        raise SrlibError(scan.problems[0] + tail)
-    return FolderDataset(scan.samples[split], image_size, mask_size, desc=f"{category}/{split}")
+    scan = checked_scan(dataset, root, category, scored=split == "test")
+    data = FolderDataset(scan.samples[split], image_size, mask_size, desc=f"{scan.folder.name}/{split}")
+    if split == "test" and not any(mask is not None and mask.any() for mask in data._masks):
+        raise SrlibError(every_mask_empty(scan.folder))
+    return data
 
 
 def good_training_images(dataset: str, root: str | os.PathLike, category: str, image_size: int = 192) -> FolderDataset:
@@ -117,8 +117,9 @@ def good_training_images(dataset: str, root: str | os.PathLike, category: str, i
     """
     layout = get_layout(dataset)
     folder = find_category(layout, root, category) / "train" / layout.good
-    problems: list[str] = []
-    names = _list(folder, problems, f"it holds the category's defect-free training images")
+    scan = Scan(folder)
+    problems = scan.problems
+    names = _list(folder, scan, "it holds the category's defect-free training images")
     paths = _images(folder, names, problems) if names is not None else []
     if not problems and not paths:
         problems.append(f"{folder} holds no images; put the defect-free training images there")

@@ -6,6 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
+from srlib.atomic import output_folder
 from srlib.errors import SrlibError
 from srlib.reproduce.folders import CHAPTER6, NOTEBOOKS
 from srlib.reproduce.plan import plan, result_matches, worker_devices
@@ -25,8 +26,7 @@ def reproduce(args, overrides: dict) -> int:
     devices = worker_devices(args.devices)
     jobs = plan(args.dataset, args.root, args.out, args.categories, args.preset, overrides,
                 args.checkpoints, EvalConfig(k=args.k, n_draws=args.n_draws), args.k_grid)
-    out = Path(args.out).expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(Path(args.out).expanduser().resolve())
     for job in jobs:
         if not job.error and result_matches(job):
             job.state = "skipped"

@@ -77,16 +77,19 @@ def plan(dataset: str, root: str | Path, out: str | Path, categories: list[str] 
     ``evaluation`` is every category's; its image size is the training size,
     or ``overrides["image_size"]`` for released checkpoints (None: theirs).
     """
+    from srlib.data.layouts import (
+        category_folders, category_name, check_root, checked_scan, find_category, get_layout, refuse_inside_root,
+    )
     from srlib.run.config import TrainConfig
-    from srlib.data.layouts import category_folders, check_root, find_category, get_layout
 
     layout = get_layout(dataset)
     root = check_root(layout, root).resolve()
-    categories = categories or category_folders(root)
+    categories = [category_name(root, category) for category in categories or category_folders(root)]
     if not categories:
         raise SrlibError(f"{root} holds no category folders; pass the folder that holds the {layout.title} categories")
     for category in categories:
         find_category(layout, root, category)
+    refuse_inside_root(root, out, f"--out {out}")
     out = Path(out).expanduser().resolve()
     train_overrides = {key: value for key, value in overrides.items()
                        if value is not None and key not in ("epochs", "image_size", "width", "device")}
@@ -99,12 +102,14 @@ def plan(dataset: str, root: str | Path, out: str | Path, categories: list[str] 
                           k_grid=list(k_grid or []), seed=evaluation.seed)
         job = Job(category, run_folder(out, dataset, root, category), parameters,
                   evaluation=evaluation.replace(image_size=overrides.get("image_size") if checkpoints else None))
-        if checkpoints:
-            try:
+        refuse_inside_root(root, job.folder, f"--out {out} (for {category}: {job.folder})")
+        try:  # a category whose data is broken fails alone, before any work
+            checked_scan(dataset, root, category, scored=True)
+            if checkpoints:
                 parameters["checkpoint"] = str(find_checkpoint(checkpoints, category).resolve())
-            except SrlibError as err:
-                job.error = str(err)
-        else:
+        except SrlibError as err:
+            job.error = str(err)
+        if not checkpoints:
             job.expected = TrainConfig.preset_for(preset, dataset, root, category,
                                                   **{key: value for key, value in overrides.items() if key != "device"})
         jobs.append(job)
@@ -127,4 +132,9 @@ def worker_devices(spec: str | None) -> list[tuple[str, dict]]:
     ids = [part.strip() for part in spec.split(",")]
     if not all(part.isdigit() for part in ids):
         raise SrlibError(f"--devices {spec!r}: give CUDA device numbers separated by commas (0,1,2), or cpu")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SrlibError(f"--devices {spec}: PyTorch sees no CUDA GPU on this machine; pass --devices cpu, "
+                         f"or leave --devices out to use what there is")
     return [("cuda", {"CUDA_VISIBLE_DEVICES": i}) for i in ids]

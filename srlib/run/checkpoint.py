@@ -23,7 +23,7 @@ from srlib.atomic import save_torch
 from srlib.errors import SrlibError
 from srlib.method.sde import VESDE
 from srlib.method.unet import ScoreUNet
-from srlib.run.config import TrainConfig, load_config
+from srlib.run.config import TrainConfig, config_from, load_config
 from srlib.run.files import CONFIG, TRAIN_FORMAT
 
 WIDTH_KEY = "inc.double_conv.0.weight"
@@ -37,9 +37,21 @@ def _refusal_reason(err: Exception) -> str:
     return first.split(". ")[0].rstrip(".")
 
 
-def _read(path: Path, map_location):
+def read_checkpoint(path, map_location="cpu"):
+    """``torch.load(path, weights_only=True)``, with one clear line for each kind of file it is not."""
+    path = Path(path)
     if not path.is_file():
         raise SrlibError(f"checkpoint {path} not found: give the path of a .pth file")
+    try:
+        with open(path, "rb") as file:
+            head = file.read(64)
+    except OSError as err:
+        raise SrlibError(f"checkpoint {path} cannot be read ({err.strerror or err}); make it readable: chmod a+r '{path}'") from None
+    if not head:
+        raise SrlibError(f"checkpoint {path} is empty (0 bytes): its copy or download was cut short; copy it again")
+    if not head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save's zip archive, or its older pickle format
+        raise SrlibError(f"checkpoint {path} is {_what_instead(head)}, not a file written by torch.save; "
+                         f"pass the .pt or .pth file itself")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -48,8 +60,22 @@ def _read(path: Path, map_location):
             f"({_refusal_reason(err)}); it may hold pickled code, which srlib never runs "
             f"(if you trust its source, re-save its state_dict() with torch.save)"
         ) from None
-    except Exception as err:  # zip/EOF/format errors from a truncated or foreign file
-        raise SrlibError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}".splitlines()[0]) from None
+    except Exception as err:  # zip/EOF/format errors from a truncated or damaged file
+        detail = f"{type(err).__name__}: {err}".splitlines()[0]
+        raise SrlibError(f"checkpoint {path} is truncated or damaged ({detail}); copy it again") from None
+
+
+def _what_instead(head: bytes) -> str:
+    """What a file that is not a checkpoint looks like, from its first bytes."""
+    if head.startswith(b"version https://git-lfs"):
+        return "a Git LFS pointer (the weights were never downloaded: run git lfs pull)"
+    text = head.decode("utf-8", errors="replace")
+    if text.lstrip().lower().startswith(("<!doctype html", "<html")):
+        return "a web page (the download returned HTML)"
+    if not any(byte < 9 or 13 < byte < 32 for byte in head):  # no control characters but tabs and line ends
+        first = text.strip().splitlines()[0][:40] if text.strip() else ""
+        return f"a text file (it starts {first!r})" if first else "a text file"
+    return f"not a PyTorch file (it starts with the bytes {head[:8].hex(' ')})"
 
 
 def _state_dict(obj, path: Path) -> Mapping[str, torch.Tensor]:
@@ -67,7 +93,7 @@ def _state_dict(obj, path: Path) -> Mapping[str, torch.Tensor]:
 def _saved_config(obj, path: Path) -> tuple[str, TrainConfig | None]:
     """What kind of file was read, and the training configuration saved with it (if any)."""
     if isinstance(obj, Mapping) and obj.get("format") == TRAIN_FORMAT:
-        return "srlib training checkpoint", TrainConfig.from_dict(obj["config"])
+        return "srlib training checkpoint", config_from(obj.get("config"), f"the configuration saved in {path}")
     beside = path.with_name(CONFIG)
     if beside.is_file():
         return "srlib final weights", load_config(beside)
@@ -81,7 +107,7 @@ def describe_checkpoint(path: str | Path) -> tuple[str, TrainConfig | None]:
     (``model.pt``) have it in ``config.json`` beside them.
     """
     path = Path(path)
-    return _saved_config(_read(path, "cpu"), path)
+    return _saved_config(read_checkpoint(path, "cpu"), path)
 
 
 def _listing(items: list[str], limit: int = 3) -> str:
@@ -119,12 +145,16 @@ def load_score_model(path, map_location="cpu") -> ScoreUNet:
     Raises
     ------
     SrlibError
-        If the file is missing, unreadable, holds pickled code, or its keys or
-        shapes are not those of a ScoreUNet.
+        If the file is missing, empty, not a torch file, damaged, holds pickled
+        code or non-finite weights, or its keys or shapes are not those of a ScoreUNet.
     """
     path = Path(path)
-    obj = _read(path, map_location)
+    obj = read_checkpoint(path, map_location)
     state = _state_dict(obj, path)
+    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise SrlibError(f"{path} holds NaN or infinite weights ({_listing(broken)}): the training that wrote it "
+                         f"diverged; use an earlier checkpoint, or train again (with a lower --lr)")
     _, config = _saved_config(obj, path)
     width, in_channels = state[WIDTH_KEY].shape[:2]
     sde = VESDE(config.sigma) if config else VESDE()

@@ -271,6 +271,17 @@ def save_config(config: TrainConfig, path: Path) -> None:
 
 def load_config(path: Path) -> TrainConfig:
     try:
-        return TrainConfig.from_dict(json.loads(Path(path).read_text()))
-    except (OSError, ValueError, TypeError) as err:
-        raise SrlibError(f"cannot read the configuration {path}: {err}") from None
+        values = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise SrlibError(f"cannot read the configuration {path}: {err}; restore it, or delete it") from None
+    return config_from(values, f"the configuration {path}")
+
+
+def config_from(values, source: str) -> TrainConfig:
+    """``TrainConfig.from_dict(values)``; an error names ``source`` (a file the user can correct)."""
+    try:
+        if not isinstance(values, dict):
+            raise SrlibError(f"expected a JSON object of settings, got {type(values).__name__}")
+        return TrainConfig.from_dict(values)
+    except (SrlibError, TypeError, ValueError) as err:
+        raise SrlibError(f"{source} is invalid: {err}; correct it, or delete it") from None

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from srlib import __version__
-from srlib.atomic import write_bytes, write_text
+from srlib.atomic import output_folder, write_bytes, write_text
 from srlib.errors import SrlibError
 from srlib.run.config import AUTO_K, EvalConfig
 from srlib.run.kselect import KChoice, select_k_for_checkpoint
@@ -147,8 +147,13 @@ def evaluate_checkpoint(
     dictionary written to ``result.json``.
     """
     from srlib.data import folder_dataset
+    from srlib.data.layouts import category_name, refuse_inside_root
     from srlib.run.checkpoint import describe_checkpoint, load_score_model
     from srlib.run.device import memory_format, pick_device, set_precision
+
+    category = category_name(root, category)
+    refuse_inside_root(root, out, f"--out {out}")
+    out = output_folder(out)
 
     device = pick_device(device)
     set_precision(device, config.precision)
@@ -186,8 +191,6 @@ def evaluate_checkpoint(
         "timing": {"seconds": result.seconds, "seconds_per_image": result.seconds / len(test), "device": str(device)},
         "srlib_version": __version__,
     }
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     save_overlays(test, result, out / OVERLAYS, n_overlays)
     write_text(out / RESULT, json.dumps(record, indent=2) + "\n")
     return record

@@ -79,8 +79,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from srlib import __version__
-from srlib.atomic import remove_stale_temporaries, save_torch, write_text
-from srlib.run.config import TrainConfig, save_config
+from srlib.atomic import append_text, output_folder, remove_stale_temporaries, save_torch, write_text
+from srlib.run.config import TrainConfig, config_from, save_config
 from srlib.run.device import memory_format, pick_device, set_precision
 from srlib.run.ema import ema_of
 from srlib.run.files import CHECKPOINT, CONFIG, LOG, TRAIN_FORMAT, WEIGHTS
@@ -117,6 +117,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
     out = Path(out)
     rank, world, device = _start_processes(config)
     try:
+        if rank == 0:
+            output_folder(out)  # before any work: a file, a read-only or impossible folder is one clear line
         return _Run(config, out, resume, progress, rank, world, device, images).fit()
     finally:
         if world > 1:
@@ -233,7 +235,6 @@ class _Run:
         if previous is not None:
             self._restore(previous)
         if rank == 0:
-            out.mkdir(parents=True, exist_ok=True)
             save_config(config, out / CONFIG)
             remove_stale_temporaries(out / CHECKPOINT)
             _truncate_log(out / LOG, self.epoch)  # epochs after the checkpoint will be logged again
@@ -253,7 +254,7 @@ class _Run:
             raise SrlibError(f"cannot read {path} ({type(err).__name__}): delete it to start over") from None
         if not isinstance(state, dict) or state.get("format") != TRAIN_FORMAT:
             raise SrlibError(f"{path} is not an srlib training checkpoint ({TRAIN_FORMAT}): choose another --out")
-        differences = TrainConfig.from_dict(state["config"]).differences(self.config)
+        differences = config_from(state.get("config"), f"the configuration saved in {path}").differences(self.config)
         if differences:
             raise SrlibError(
                 f"--resume refused: the configuration differs from the run in {self.out} (saved -> requested: "
@@ -399,8 +400,7 @@ class _Run:
         self.batch = 0
         self.epoch_loss = self.epoch_images = self.epoch_seconds = 0.0
         if self.rank == 0:
-            with open(self.out / LOG, "a") as log:
-                log.write(json.dumps(record) + "\n")
+            append_text(self.out / LOG, json.dumps(record) + "\n")
         if self.epoch % self.config.checkpoint_every == 0 or self.epoch == self.config.epochs:
             self._save()
 

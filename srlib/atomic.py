@@ -154,5 +154,5 @@ class _Writer:
             self.error = self.error or err
             raise
 
-    def flush(self) -> None:
-        self.raw.flush()
+    def __getattr__(self, name):  # tell, seek, read...: writers such as numpy's zip files want a whole file
+        return getattr(self.raw, name)

@@ -1,12 +1,13 @@
 """Loading and saving score models: round trips, both formats, and refusals."""
 
+import json
 import pickle
 from pathlib import Path
 
 import pytest
 import torch
 
-from srlib.run.checkpoint import load_score_model, save_atomically, save_score_model
+from srlib.run.checkpoint import describe_checkpoint, load_score_model, save_atomically, save_score_model
 from srlib.run.config import TrainConfig
 from srlib.run.files import TRAIN_FORMAT
 from srlib.errors import SrlibError
@@ -107,6 +108,62 @@ def test_missing_unreadable_or_foreign_files_are_refused(tmp_path, content):
         path.write_bytes(content)
     with pytest.raises(SrlibError, match=str(path).replace(".", r"\.")):
         load_score_model(path)
+
+
+@pytest.mark.parametrize("content, what", [
+    (b"", "is empty (0 bytes): its copy or download was cut short; copy it again"),
+    (b"hello, this is not a checkpoint\n", "is a text file (it starts 'hello, this is not a checkpoint'), "
+                                           "not a file written by torch.save; pass the .pt or .pth file itself"),
+    (b"version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 123\n",
+     "is a Git LFS pointer (the weights were never downloaded: run git lfs pull), not a file written by torch.save; "
+     "pass the .pt or .pth file itself"),
+    (b"<!DOCTYPE html><html><body>Sign in</body></html>", "is a web page (the download returned HTML), not a file "
+                                                          "written by torch.save; pass the .pt or .pth file itself"),
+    (bytes([71, 73, 70, 56, 57, 97, 1, 0, 1, 0]), "is not a PyTorch file (it starts with the bytes 47 49 46 38 39 61 01 00), "
+                                                  "not a file written by torch.save; pass the .pt or .pth file itself"),
+])
+def test_a_file_that_is_not_a_checkpoint_is_described(tmp_path, content, what):
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    with pytest.raises(SrlibError) as raised:
+        load_score_model(path)
+    assert str(raised.value) == f"checkpoint {path} {what}"
+
+
+def test_a_truncated_checkpoint_is_named_damaged(tmp_path):
+    path = tmp_path / "model.pt"
+    save_score_model(small_model(0), path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(SrlibError) as raised:
+        load_score_model(path)
+    message = str(raised.value)
+    assert message.startswith(f"checkpoint {path} is truncated or damaged (") and message.endswith("); copy it again")
+    assert "\n" not in message
+
+
+def test_non_finite_weights_are_refused_before_any_evaluation(tmp_path):
+    state = small_model(0).state_dict()
+    state["outc.conv.bias"][0] = float("nan")
+    state["up1.conv.double_conv.0.weight"][0, 0, 0, 0] = float("inf")
+    torch.save(state, tmp_path / "model.pt")
+    with pytest.raises(SrlibError) as raised:
+        load_score_model(tmp_path / "model.pt")
+    assert str(raised.value) == (f"{tmp_path / 'model.pt'} holds NaN or infinite weights (up1.conv.double_conv.0.weight, "
+                                 "outc.conv.bias): the training that wrote it diverged; use an earlier checkpoint, "
+                                 "or train again (with a lower --lr)")
+
+
+def test_a_bad_configuration_beside_the_weights_is_named(tmp_path):
+    save_score_model(small_model(0), tmp_path / "model.pt")
+    values = TrainConfig.preset_for("cpu", "mvtec", "/data", "brick").to_dict() | {"image_size": 8}
+    (tmp_path / "config.json").write_text(json.dumps(values))
+    with pytest.raises(SrlibError) as raised:
+        describe_checkpoint(tmp_path / "model.pt")
+    assert str(raised.value) == (f"the configuration {tmp_path / 'config.json'} is invalid: image_size must be at least "
+                                 "16 (the U-Net halves it four times), got 8; correct it, or delete it")
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(SrlibError, match=f"cannot read the configuration {tmp_path / 'config.json'}: Expecting"):
+        describe_checkpoint(tmp_path / "model.pt")
 
 
 def test_an_unknown_format_is_named(tmp_path):

@@ -210,3 +210,110 @@ def test_cli_lists_every_problem_and_no_traceback(tmp_path):
     errors = [line for line in run.stderr.splitlines() if line.startswith("srlib: error: ")]
     assert len(errors) == 2 and "has no mask" in errors[0] + errors[1] and "junk.txt is not an image" in errors[0] + errors[1]
     assert run.stdout.splitlines()[-1] == "1 category, 9 images: 2 problem(s), listed above"
+
+
+# --- what only decoding shows, and splits the metrics are undefined on -------------------------------------------
+
+
+def check_lines(capsys, root):
+    """(exit status, warning lines, error lines) of ``srlib data check`` on ``root``."""
+    status = main(["data", "check", "--dataset", "mvtec", "--root", str(root)])
+    err = capsys.readouterr().err.splitlines()
+    assert "Traceback" not in "\n".join(err)
+    return (status, [line.removeprefix("srlib: warning: ") for line in err if line.startswith("srlib: warning: ")],
+            [line.removeprefix("srlib: error: ") for line in err if line.startswith("srlib: error: ")])
+
+
+def test_a_jpeg_mask_is_warned_about_and_read_without_its_noise(tmp_path, capsys):
+    folder = write_category(tmp_path, "bottle", size=(64, 64))
+    drawn = np.zeros((64, 64), np.uint8)
+    drawn[10:40, 12:30] = 255
+    (folder / "ground_truth" / "crack" / "000_mask.png").unlink()
+    jpeg = folder / "ground_truth" / "crack" / "000_mask.jpg"
+    Image.fromarray(drawn).save(jpeg, quality=75)
+    assert check_lines(capsys, tmp_path) == (0, [
+        f"mask {jpeg} is a JPEG, whose lossy compression turns its edges grey (srlib binarises masks at mid-grey); "
+        "save masks as PNG"], [])
+    item = folder_dataset("mvtec", tmp_path, "bottle", "test", image_size=16, mask_size=64)[0]
+    assert item["path"].endswith("crack/000.png") and torch.equal(item["mask"][0], torch.from_numpy(drawn > 0).float())
+
+
+def test_an_empty_mask_of_a_defective_image_is_flagged(tmp_path, capsys):
+    folder = write_category(tmp_path, "bottle")
+    mask = folder / "ground_truth" / "crack" / "000_mask.png"
+    Image.new("L", (8, 8), 100).save(mask)  # dim grey: below mid-grey, so no defect pixel
+    assert check_lines(capsys, tmp_path) == (0, [
+        f"mask {mask} is empty (no pixel at mid-grey or above) although its image is in test/crack; "
+        "draw the defect in it, or move 000.png to the good test images"], [])
+
+
+def test_every_mask_empty_is_refused_before_any_work(tmp_path, capsys):
+    folder = write_category(tmp_path, "bottle")
+    for mask in (folder / "ground_truth").rglob("*.png"):
+        Image.new("L", (8, 8), 0).save(mask)
+    status, warned, errors = check_lines(capsys, tmp_path)
+    message = (f"every mask in {folder / 'ground_truth'} is empty (no pixel at mid-grey or above), so pixel AUROC "
+               "and AUPRO are undefined; draw each defect in its mask, white on black")
+    assert (status, len(warned), errors) == (2, 4, [message])
+    with pytest.raises(SrlibError) as raised:
+        folder_dataset("mvtec", tmp_path, "bottle", "test")
+    assert str(raised.value) == message
+    assert len(folder_dataset("mvtec", tmp_path, "bottle", "train")) == 3  # training needs no masks
+
+
+@pytest.mark.parametrize("case", ["only good", "only defective", "empty"])
+def test_a_test_split_the_metrics_are_undefined_on_is_refused_naming_it(tmp_path, capsys, case):
+    folder = write_category(tmp_path, "bottle")
+    if case != "only defective":
+        for defect in ("crack", "scratch"):
+            shutil.rmtree(folder / "test" / defect)
+        shutil.rmtree(folder / "ground_truth")
+    if case != "only good":
+        for image in (folder / "test" / "good").iterdir():
+            image.unlink()
+    message, errors = refused(capsys, tmp_path)
+    test = folder / "test"
+    assert errors == [message] and message == {
+        "only good": f"{test} holds only good images; the metrics need defective ones: add {test}/<defect> folders "
+                     f"of images with masks in {folder / 'ground_truth'}/<defect>",
+        "only defective": f"{test / 'good'} holds no images; image AUROC needs defect-free test images: add some there",
+        "empty": f"{test} holds no test images; the metrics need defect-free images in {test / 'good'} and defective "
+                 f"ones in {test}/<defect> with masks in {folder / 'ground_truth'}/<defect>",
+    }[case]
+    assert len(folder_dataset("mvtec", tmp_path, "bottle", "train")) == 3
+
+
+@pytest.mark.parametrize("where, mode", [
+    ("test/crack", 0), ("ground_truth/crack", 0), ("ground_truth", 0), ("test", 0), ("train/good", 0), ("", 0),
+    ("test/crack", 0o644), ("ground_truth", 0o644),  # readable but not searchable: names without files
+])
+def test_a_folder_that_cannot_be_listed_is_one_line(world_readable_dir, capsys, where, mode):
+    folder = write_category(world_readable_dir, "bottle")
+    target = folder / where
+    target.chmod(mode)
+    try:
+        with unprivileged():
+            if os.access(target / ".", os.X_OK, effective_ids=os.access in os.supports_effective_ids):
+                pytest.skip("this user can search a folder without permission")
+            status, warned, errors = check_lines(capsys, world_readable_dir)
+    finally:
+        target.chmod(0o755)
+    assert (status, warned) == (2, [])
+    assert errors == [f"{target} cannot be listed (permission denied); make it readable: chmod a+rx '{target}'"]
+
+
+def test_a_category_given_as_a_path_is_the_folder_it_names(tmp_path, monkeypatch):
+    from srlib.data.layouts import category_name
+
+    folder = write_category(tmp_path / "data", "bottle")
+    monkeypatch.chdir(tmp_path)
+    for given in (str(folder), str(folder) + "/", "data/bottle", "./data/../data/bottle/"):
+        assert category_name(tmp_path / "data", given) == "bottle"
+        assert folder_dataset("mvtec", tmp_path / "data", given, "train").paths == \
+            folder_dataset("mvtec", tmp_path / "data", "bottle", "train").paths
+    other = write_category(tmp_path / "elsewhere", "bottle")
+    with pytest.raises(SrlibError) as raised:
+        category_name(tmp_path / "data", str(other))
+    assert str(raised.value) == (f"category {str(other)!r} is a path to {other}, which is not a folder directly inside "
+                                 f"the root {tmp_path / 'data'}; pass the category's folder name (e.g. bottle), "
+                                 "or make its parent the root")

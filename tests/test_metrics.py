@@ -96,7 +96,7 @@ def test_aupro_hand_worked():
 
 def test_a_perfect_map_scores_one():
     masks = masks_from_regions()
-    assert aupro(masks, masks) == 1.0
+    assert aupro(masks, masks) == pytest.approx(1.0, abs=1e-12)  # summed in sort order: to rounding
     rng = np.random.default_rng(0)
     separated = np.where(masks == 1, 1 + rng.random(SHAPE), rng.random(SHAPE))
     assert aupro(torch.tensor(separated), torch.tensor(masks)) == pytest.approx(1.0)
@@ -107,3 +107,55 @@ def test_aupro_refuses_masks_without_regions_and_bad_limits():
         aupro(np.zeros((2, 4, 4)), np.zeros((2, 4, 4)))
     with pytest.raises(SrlibError, match="fpr_limit 0"):
         aupro(np.zeros((2, 4, 4)), np.ones((2, 4, 4)), fpr_limit=0)
+
+
+def official_definition_aupro(maps, masks, limit):
+    """AUPRO as the MVTec AD evaluation defines it, one threshold at a time.
+
+    Regions are the 8-connected components of each image's mask. At every
+    distinct map value t (and above the maximum, the point (0, 0)), pixels
+    >= t are anomalous: FPR over all normal pixels, PRO the mean over regions
+    of the fraction of the region covered. The curve is integrated from 0 to
+    ``limit`` (interpolated there) and divided by ``limit``.
+    """
+    from scipy import ndimage
+
+    regions = []
+    for image, mask in enumerate(masks):
+        labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+        regions += [(image, labels == label) for label in range(1, count + 1)]
+    normal = ~masks
+    xs, ys = [0.0], [0.0]
+    for t in sorted(set(maps.ravel().tolist()), reverse=True):
+        predicted = maps >= t
+        xs.append(predicted[normal].sum() / normal.sum())
+        ys.append(np.mean([predicted[image][region].mean() for image, region in regions]))
+    xs, ys = np.array(xs), np.array(ys)
+    inside = xs <= limit
+    if not inside.all():  # interpolate the first point beyond the limit back to it
+        i = np.argmax(~inside)
+        y = ys[i - 1] + (ys[i] - ys[i - 1]) * (limit - xs[i - 1]) / (xs[i] - xs[i - 1])
+        xs, ys = np.append(xs[inside], limit), np.append(ys[inside], y)
+    return float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2) / limit)
+
+
+def random_blobs(rng, shape):
+    """Masks of smoothed noise above a level: several irregular regions per image, some images without."""
+    from scipy import ndimage
+
+    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma=(0, 2.5, 2.5))
+    masks = field > np.quantile(field, 0.9)
+    masks[0] = False
+    return masks
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_aupro_equals_the_official_definition_on_random_maps_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    masks = random_blobs(rng, (6, 24, 24))
+    maps = np.round(rng.random(masks.shape) + 0.5 * masks, 2).astype(np.float32)  # ~150 distinct values: ties
+    n_normal = int((~masks).sum())
+    # The limit exactly at a point's FPR, just beside one, the paper's 0.3, the whole curve.
+    for limit in (7 / n_normal, 7.5 / n_normal, 0.3, 1.0):
+        assert aupro(maps, masks, fpr_limit=limit) == pytest.approx(
+            official_definition_aupro(maps, masks, limit), abs=1e-10)

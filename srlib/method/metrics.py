@@ -67,8 +67,12 @@ def aupro(maps, masks, fpr_limit: float = 0.3) -> float:
     trapezoid rule, interpolated at the limit, and divided by the limit: a
     perfect map scores 1.
 
-    Every distinct map value is a threshold: the pixels are sorted once and
-    the curve is a cumulative sum, so the cost is that of one sort.
+    Every distinct map value is a threshold, but only those whose FPR is
+    within the limit (and the first beyond it, to interpolate) shape the
+    area: the normal pixels' score at that FPR is found by selection
+    (``np.partition``, linear time) and only the pixels scoring at least
+    that much are sorted. Ties are merged, so the sort need not be stable.
+    The curve is a cumulative sum over them.
 
     Parameters
     ----------
@@ -91,12 +95,18 @@ def aupro(maps, masks, fpr_limit: float = 0.3) -> float:
     if n_regions == 0 or n_normal == 0:
         raise SrlibError(f"AUPRO needs anomalous regions and normal pixels; the masks have "
                          f"{n_regions} regions and {n_normal} normal pixels")
-
-    order = np.argsort(maps, axis=None, kind="stable")[::-1]
-    scores = maps.ravel()[order]
-    regions = regions.ravel()[order]
-    region_share = 1.0 / (np.bincount(regions, minlength=n_regions + 1) * n_regions)
-    region_share[0] = 0.0
+    scores, regions = maps.ravel(), regions.ravel()
+    sizes = np.bincount(regions[masks.ravel()], minlength=n_regions + 1)
+    region_share = np.divide(1.0, sizes * n_regions, out=np.zeros(n_regions + 1), where=sizes > 0)
+    # The curve's first point beyond the limit has at least this many normal pixels at or above its
+    # threshold (one spare, so float rounding of limit * n_normal cannot leave it out).
+    beyond = int(fpr_limit * n_normal) + 2
+    if beyond < n_normal:
+        threshold = np.partition(scores[regions == 0], n_normal - beyond)[n_normal - beyond]
+        kept = scores >= threshold
+        scores, regions = scores[kept], regions[kept]
+    order = np.argsort(scores)[::-1]
+    scores, regions = scores[order], regions[order]
     fpr = np.cumsum(regions == 0) / n_normal
     pro = np.cumsum(region_share[regions])
     # Thresholds sit between distinct values: keep the last pixel of each run of ties.

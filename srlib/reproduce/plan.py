@@ -82,6 +82,11 @@ def plan(dataset: str, root: str | Path, out: str | Path, categories: list[str] 
     )
     from srlib.run.config import TrainConfig
 
+    for k in k_grid or []:  # the sweep runs after training: its values are checked now, by EvalConfig
+        try:
+            evaluation.replace(k=k)
+        except SrlibError as err:
+            raise SrlibError(f"--k-grid {k}: {err}") from None
     layout = get_layout(dataset)
     root = check_root(layout, root).resolve()
     categories = [category_name(root, category) for category in categories or category_folders(root)]

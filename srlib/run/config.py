@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,10 +110,20 @@ class TrainConfig:
                 raise SrlibError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.image_size < 16:
             raise SrlibError(f"image_size must be at least 16 (the U-Net halves it four times), got {self.image_size}")
-        if not self.lr > 0:
-            raise SrlibError(f"lr must be positive, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise SrlibError(f"lr must be a positive number (the paper: 1e-4), got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise SrlibError(f"weight_decay must be a number >= 0 (the paper: 1e-3), got {self.weight_decay}")
+        if not all(0 <= beta < 1 for beta in self.betas) or len(self.betas) != 2:
+            raise SrlibError(f"betas must be two numbers in [0, 1) (the paper: 0.9 0.999), got {self.betas}")
+        if not 0 < self.gamma <= 1:
+            raise SrlibError(f"gamma (the lr factor at each milestone) must be in (0, 1], got {self.gamma}")
+        if any(m < 1 for m in self.milestones) or list(self.milestones) != sorted(set(self.milestones)):
+            raise SrlibError(f"milestones must be increasing epochs >= 1 (the paper: 1000 2000), got {list(self.milestones)}")
         if not 0 <= self.ema_decay < 1:
             raise SrlibError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not 0 <= self.seed < 2**63:
+            raise SrlibError(f"seed must be a whole number from 0 to 2**63 - 1 (the paper: 7777), got {self.seed}")
         if not self.sigma > 1:
             raise SrlibError(f"sigma must be greater than 1 (the paper's is {PAPER_SIGMA:g}), got {self.sigma}")
 
@@ -127,7 +138,13 @@ class TrainConfig:
         if name == "cpu":
             values.update(CPU_PRESET)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        config = cls(**values)
+        # Milestones given explicitly must fall inside the schedule (a preset's are dropped by a shorter one).
+        outside = [m for m in overrides.get("milestones") or () if m > config.epochs]
+        if outside:
+            raise SrlibError(f"milestones {' '.join(map(str, outside))} lie outside the {config.epochs}-epoch schedule, "
+                             f"so the lr would never drop there; give epochs from 1 to {config.epochs}, or more --epochs")
+        return config
 
     def to_dict(self) -> dict:
         """Plain JSON-able values (tuples become lists)."""

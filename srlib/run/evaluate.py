@@ -151,6 +151,8 @@ def evaluate_checkpoint(
     from srlib.run.checkpoint import describe_checkpoint, load_score_model
     from srlib.run.device import memory_format, pick_device, set_precision
 
+    if n_overlays < 0:
+        raise SrlibError(f"--overlays must be 0 (none) or more, got {n_overlays}")
     category = category_name(root, category)
     refuse_inside_root(root, out, f"--out {out}")
     out = output_folder(out)

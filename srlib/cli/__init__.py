@@ -15,7 +15,7 @@ from srlib import __version__
 from srlib.errors import SrlibError
 
 # Modules that contribute sub-commands, in the order --help lists them.
-COMMANDS: list[str] = ["srlib.cli.data", "srlib.cli.train", "srlib.cli.evaluate", "srlib.cli.reproduce"]
+COMMANDS: list[str] = ["srlib.cli.data", "srlib.cli.train", "srlib.cli.evaluate", "srlib.cli.predict", "srlib.cli.reproduce"]
 
 
 def build_parser() -> argparse.ArgumentParser:

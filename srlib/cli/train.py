@@ -10,7 +10,7 @@ import sys
 from srlib.run.config import PRECISIONS, PRESETS
 
 DESCRIPTION = """\
-Train a score U-Net on the good images of one category.
+Train a score U-Net on the good images of one category, or of a plain folder (--images).
 
 Presets: 'paper' is the authors' schedule (width 64, 192 px, batch 16, AdamW
 lr 1e-4, 3000 epochs, lr x0.1 at epochs 1000 and 2000 on MVTec AD, EMA 0.9999,
@@ -34,10 +34,17 @@ The output folder holds:
 Stopped or killed? Run the same command again with --resume: training
 continues where the last checkpoint left it (on CPU, bit-identically).
 
+  holdout.json   with --holdout (the default with --images): the held-out good
+                 images and their scores, from which srlib predict sets its threshold
+
 Example (the bundled textures, on a CPU):
   srlib data textures textures/
   srlib train --dataset mvtec --root textures --category brick --preset cpu --out runs/brick
   srlib evaluate --checkpoint runs/brick/model.pt --dataset mvtec --root textures --category brick --out runs/brick/eval
+
+Example (a plain folder of good images, then new ones):
+  srlib train --images good/ --preset cpu --out runs/mine
+  srlib predict --checkpoint runs/mine/model.pt --images new/ --out runs/mine/new
 """
 
 
@@ -85,7 +92,14 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_category_arguments(parser.add_argument_group("which images (the good training images of a category)"))
+    which = parser.add_argument_group("which images: a category's good training images, or a plain folder")
+    add_category_arguments(which, required=False)
+    which.add_argument("--images", metavar="DIR",
+                       help="instead of the three above: a plain folder of good images, searched recursively "
+                            "(any size, grey or colour; unreadable files are skipped with one line each)")
+    which.add_argument("--holdout", type=float, metavar="SHARE",
+                       help="share of the good images kept out of training and scored after it, to set srlib "
+                            "predict's threshold (default: 0.2 with --images, else 0)")
     run = parser.add_argument_group("the run")
     run.add_argument("--preset", choices=PRESETS, default="paper", help="starting values of the options below (default: paper)")
     run.add_argument("--out", required=True, help="output folder (see the list at the end)")
@@ -97,23 +111,43 @@ def register(subparsers) -> None:
     parser.set_defaults(func=_train)
 
 
-def add_category_arguments(group) -> None:
+def add_category_arguments(group, required: bool = True) -> None:
     """--dataset, --root and --category, shared with ``srlib evaluate``."""
-    group.add_argument("--dataset", required=True, help="folder layout: mvtec (also the bundled textures), btad or mpdd")
-    group.add_argument("--root", required=True, help="the folder that holds the category folders")
-    group.add_argument("--category", required=True, help="category folder name, e.g. bottle, 01, brick")
+    group.add_argument("--dataset", required=required, help="folder layout: mvtec (also the bundled textures), btad or mpdd")
+    group.add_argument("--root", required=required, help="the folder that holds the category folders")
+    group.add_argument("--category", required=required, help="category folder name, e.g. bottle, 01, brick")
+
+
+def _which_images(args) -> tuple[str, str, str, float | None]:
+    """(dataset, root, category, holdout) from either --images or --dataset/--root/--category."""
+    from pathlib import Path
+
+    from srlib.errors import SrlibError
+    from srlib.run.config import IMAGES
+
+    named = [f"--{name}" for name in ("dataset", "root", "category") if getattr(args, name)]
+    if args.images:
+        if named:
+            raise SrlibError(f"--images replaces {', '.join(named)}: give either a plain folder or a category")
+        holdout = 0.2 if args.holdout is None else args.holdout
+        return IMAGES, args.images, Path(args.images).resolve().name, holdout
+    if len(named) < 3:
+        raise SrlibError("say which images to train on: --images DIR, or --dataset, --root and --category")
+    return args.dataset, args.root, args.category, args.holdout
 
 
 def _train(args) -> int:
     from srlib.data.layouts import category_name, refuse_inside_root
-    from srlib.run.config import TrainConfig
+    from srlib.run.config import IMAGES, TrainConfig
     from srlib.run.device import pick_device
     from srlib.run.files import WEIGHTS
     from srlib.run.train import train
 
-    refuse_inside_root(args.root, args.out, f"--out {args.out}")
-    category = category_name(args.root, args.category)
-    config = TrainConfig.preset_for(args.preset, args.dataset, args.root, category, **overrides_from(args))
+    dataset, root, category, holdout = _which_images(args)
+    refuse_inside_root(root, args.out, f"--out {args.out}")
+    if dataset != IMAGES:
+        category = category_name(root, category)
+    config = TrainConfig.preset_for(args.preset, dataset, root, category, holdout=holdout, **overrides_from(args))
     if config.preset == "paper" and pick_device(config.device).type == "cpu":
         print("srlib: warning: the paper preset on a CPU takes days per category (its cost on this machine "
               "is stated after the first steps); --preset cpu trains in minutes", file=sys.stderr)

@@ -20,6 +20,8 @@ from srlib.errors import SrlibError
 
 PRESETS = ("paper", "cpu")
 PRECISIONS = ("fp32", "tf32", "bf16")
+# The ``dataset`` of a run on a plain folder of good images (``srlib train --images``): ``root`` is the folder.
+IMAGES = "images"
 
 # The authors drop the learning rate on MVTec AD only; BTAD and MPDD keep it constant.
 _CONSTANT_LR_DATASETS = ("btad", "mpdd")
@@ -59,6 +61,9 @@ class TrainConfig:
         model so that the restoration error uses the schedule it was trained with.
     seed
         Seeds the model's initialisation, the data order and the noise.
+    holdout
+        Share of the good training images kept out of training and scored
+        after it, to set ``srlib predict``'s threshold (``srlib.run.holdout``).
     checkpoint_every
         Epochs between checkpoints (one is also written on SIGTERM/SIGINT and at the end).
     device
@@ -88,6 +93,7 @@ class TrainConfig:
     ema_decay: float = 0.9999
     sigma: float = PAPER_SIGMA
     seed: int = 7777
+    holdout: float = 0.0
     checkpoint_every: int = 10
     device: str = "auto"
     precision: str = "fp32"
@@ -120,6 +126,8 @@ class TrainConfig:
             raise SrlibError(f"gamma (the lr factor at each milestone) must be in (0, 1], got {self.gamma}")
         if any(m < 1 for m in self.milestones) or list(self.milestones) != sorted(set(self.milestones)):
             raise SrlibError(f"milestones must be increasing epochs >= 1 (the paper: 1000 2000), got {list(self.milestones)}")
+        if not 0 <= self.holdout < 1:
+            raise SrlibError(f"holdout must be a share in [0, 1), got {self.holdout}")
         if not 0 <= self.ema_decay < 1:
             raise SrlibError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not 0 <= self.seed < 2**63:

@@ -80,7 +80,7 @@ from tqdm.auto import tqdm
 
 from srlib import __version__
 from srlib.atomic import append_text, output_folder, remove_stale_temporaries, save_torch, write_text
-from srlib.run.config import TrainConfig, config_from, save_config
+from srlib.run.config import IMAGES, TrainConfig, config_from, save_config
 from srlib.run.device import memory_format, pick_device, set_precision
 from srlib.run.ema import ema_of
 from srlib.run.files import CHECKPOINT, CONFIG, LOG, TRAIN_FORMAT, WEIGHTS
@@ -156,16 +156,26 @@ def _start_processes(config: TrainConfig) -> tuple[int, int, torch.device]:
     return dist.get_rank(), world, device
 
 
-def load_images(config: TrainConfig, device: torch.device) -> torch.Tensor:
-    """The training images of the configured category, as one (N, 3, S, S) tensor."""
+def load_images(config: TrainConfig, device: torch.device) -> tuple[torch.Tensor, list[str]]:
+    """The training images of the configured category (or plain folder), as one (N, 3, S, S) tensor, and their paths.
+
+    A plain folder's unreadable files are skipped with one line each; a benchmark folder's refuse the run.
+    """
     from srlib.data import folder_dataset
 
+    if config.dataset == IMAGES:
+        from srlib.data.plain import read_folder
+
+        pixels, paths, problems = read_folder(config.root, config.image_size)
+        for problem in problems:
+            print(f"srlib: skipped: {problem}", file=sys.stderr)
+        return torch.from_numpy(pixels).float().div(255).mul(2).sub(1).to(device), [str(p) for p in paths]
     dataset = folder_dataset(config.dataset, config.root, config.category, "train", image_size=config.image_size)
     if len(dataset) == 0:
         raise SrlibError(
             f"no training images for {config.dataset}/{config.category} under {config.root}: check --root and --category"
         )
-    return torch.cat([batch["image"] for batch in DataLoader(dataset, batch_size=64)]).to(device)
+    return torch.cat([batch["image"] for batch in DataLoader(dataset, batch_size=64)]).to(device), dataset.paths
 
 
 class _StopSignal:
@@ -206,13 +216,18 @@ class _Run:
         self.autocast = set_precision(device, config.precision)
         self.memory_format = memory_format(device, config.channels_last)
         previous = self._previous_checkpoint(resume)
+        paths = None
         if images is None:
-            images = load_images(config, device)
+            images, paths = load_images(config, device)
         elif images.dim() != 4 or images.shape[1] != 3 or tuple(images.shape[2:]) != (config.image_size,) * 2:
             raise SrlibError(f"training images of shape {tuple(images.shape)}: expected (N, 3, {config.image_size}, "
                              f"{config.image_size}) for image_size {config.image_size}")
+        from srlib.run.holdout import split_holdout
+
+        keep, held = split_holdout(len(images), config.holdout, config.seed)
         images = images.to(device)
-        self.images = images.contiguous(memory_format=self.memory_format)
+        self.held = (images[held], [paths[i] for i in held] if paths else [f"image {i}" for i in held])
+        self.images = images[keep].contiguous(memory_format=self.memory_format)
 
         from srlib.method.sde import VESDE
         from srlib.method.unet import ScoreUNet
@@ -354,6 +369,10 @@ class _Run:
             from srlib.run.checkpoint import save_score_model
 
             save_score_model(self.ema.module, self.out / WEIGHTS)
+            if len(self.held[0]):
+                from srlib.run.holdout import score_holdout
+
+                score_holdout(self.ema.module, *self.held, config.image_size, self.out, self.progress)
         return TrainOutcome(self.out, self.epoch, self.step, True)
 
     def _sync(self, stop: _StopSignal, bar) -> bool:

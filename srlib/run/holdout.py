@@ -1,0 +1,120 @@
+"""Held-out good images and the decision threshold they give.
+
+The paper scores images but never says where to cut: on a production line
+someone must. ``srlib train --holdout SHARE`` keeps a share of the good
+training images out of training (which ones: a permutation seeded by the
+run's seed), scores them with the final weights, and writes their scores to
+``holdout.json`` in the run folder. ``srlib predict`` then flags an image as
+anomalous when its score is above the threshold
+
+    threshold = the q-quantile of the held-out good images' scores
+
+(numpy's linear interpolation; q = 1 by default: the largest, so no held-out
+good image would have been flagged). With few held-out images a quantile
+below 1 is mostly interpolation: keep q = 1 or hold out more. ``--threshold``
+replaces the rule by a number of the user's choosing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from srlib.atomic import write_text
+from srlib.errors import SrlibError
+
+HOLDOUT = "holdout.json"
+DEFAULT_QUANTILE = 1.0
+
+
+def split_holdout(n_images: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept for training, held out), each sorted; ``round(share * n)`` held out, at least one if ``share > 0``."""
+    if not 0 <= share < 1:
+        raise SrlibError(f"holdout must be a share in [0, 1), got {share}")
+    held = 0 if share == 0 else max(1, round(share * n_images))
+    if held and n_images - held < 1:
+        raise SrlibError(f"holding out {held} of {n_images} good images leaves none to train on: add images or lower --holdout")
+    order = np.random.default_rng(seed).permutation(n_images)
+    return np.sort(order[held:]), np.sort(order[:held])
+
+
+@dataclass
+class Threshold:
+    """A decision threshold and the sentence that says where it came from."""
+
+    value: float
+    rule: str
+
+    def decide(self, score: float) -> bool:
+        """Anomalous when the score is above the threshold."""
+        return score > self.value
+
+
+def quantile_threshold(scores, quantile: float = DEFAULT_QUANTILE) -> Threshold:
+    """The ``quantile`` of held-out good scores (see the module's docstring)."""
+    if not 0 < quantile <= 1:
+        raise SrlibError(f"--quantile must be in (0, 1], got {quantile}: 1 takes the largest held-out score")
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.size == 0 or not np.isfinite(scores).all():
+        raise SrlibError("no finite held-out scores to set a threshold from: pass --threshold")
+    value = float(np.quantile(scores, quantile))
+    which = "the largest" if quantile == 1 else f"the {quantile:g} quantile (linear interpolation)"
+    return Threshold(value, f"{which} of {scores.size} held-out good images' scores; anomalous if score > threshold")
+
+
+def given_threshold(value: float) -> Threshold:
+    if not math.isfinite(value):
+        raise SrlibError(f"--threshold must be a finite number, got {value}")
+    return Threshold(float(value), "given by --threshold; anomalous if score > threshold")
+
+
+def write_holdout(run: str | Path, paths: list, scores, evaluation: dict) -> Path:
+    """Write the held-out images (absolute paths), their scores and the evaluation settings, atomically."""
+    record = {
+        "images": [str(Path(p).resolve()) for p in paths],
+        "scores": [float(s) for s in scores],
+        "evaluation": evaluation,
+    }
+    path = Path(run) / HOLDOUT
+    write_text(path, json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def read_holdout(path: str | Path) -> dict:
+    """The record of :func:`write_holdout`; one line naming the file if it is missing or damaged."""
+    path = Path(path)
+    if not path.is_file():
+        raise SrlibError(
+            f"no held-out scores at {path}: train with --holdout (srlib train --images keeps 0.2 by default), "
+            "or pass --threshold"
+        )
+    try:
+        record = json.loads(path.read_text())
+        if len(record["images"]) != len(record["scores"]) or not isinstance(record["evaluation"], dict):
+            raise ValueError("images and scores differ in length")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SrlibError(f"{path} is damaged ({err}): train again, or pass --threshold") from None
+    return record
+
+
+def score_holdout(model, images, paths: list, image_size: int, run: str | Path, progress: bool = True) -> Path:
+    """Score held-out images (N, 3, S, S) in [-1, 1] with the default evaluation settings; write ``holdout.json``."""
+    from tqdm.auto import tqdm
+
+    from srlib.run.config import EvalConfig
+    from srlib.run.device import set_precision
+    from srlib.run.predict import score_images
+
+    evaluation = EvalConfig(image_size=image_size)
+    autocast = set_precision(images.device, evaluation.precision)
+    model.eval()
+    scores = []
+    for start in tqdm(range(0, len(images), evaluation.batch_size), desc="scoring held-out images", unit="batch",
+                      disable=not progress or None, leave=False):
+        maps = score_images(model, images[start:start + evaluation.batch_size], evaluation, autocast)
+        scores.extend(maps.flatten(1).amax(1).tolist())
+    return write_holdout(run, paths, scores, evaluation.to_dict())

@@ -1,0 +1,90 @@
+"""Evaluation in bf16 against fp32: the paper's three metrics and the speed, in one process.
+
+For every category folder under ``--root`` with a trained model in
+``--runs/<category>/model.pt`` (e.g. ``srlib train --preset cpu`` on
+``srlib data textures`` output), evaluates the test split with the same
+settings and the same perturbations in fp32 and in bf16 (autocast), reports
+image AUROC, pixel AUROC and AUPRO of each, then times the two in
+alternating rounds (the order swapped every round; median seconds per round)
+and prints the speed ratio. Ratios, not seconds, are what to read on a
+shared machine. bf16 needs a GPU or a CPU with AVX512-BF16 or AMX.
+
+Usage::
+
+    python benchmarks/bf16_eval.py --root textures --runs runs [--rounds 5] [--json bf16.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from srlib.data import folder_dataset
+from srlib.run.checkpoint import describe_checkpoint, load_score_model
+from srlib.run.config import EvalConfig
+from srlib.run.device import memory_format, pick_device
+from srlib.run.evaluate import evaluate_model
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def measure(model, test, base: EvalConfig, rounds: int) -> dict:
+    """Metrics of each precision, and each precision's seconds per evaluation in alternating rounds."""
+    configs = {p: base.replace(precision=p) for p in PRECISIONS}
+    metrics = {p: evaluate_model(model, test, c, progress=False).metrics() for p, c in configs.items()}
+    seconds = {p: [] for p in PRECISIONS}
+    for r in range(rounds):
+        for p in PRECISIONS if r % 2 == 0 else PRECISIONS[::-1]:
+            started = time.perf_counter()
+            evaluate_model(model, test, configs[p], progress=False)
+            seconds[p].append(time.perf_counter() - started)
+    median = {p: statistics.median(s) for p, s in seconds.items()}
+    return {"metrics": metrics, "seconds": seconds, "median_seconds": median,
+            "speed_ratio": median["fp32"] / median["bf16"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", required=True, help="folder of categories in the MVTec AD layout")
+    parser.add_argument("--runs", required=True, help="folder holding <category>/model.pt")
+    parser.add_argument("--rounds", type=int, default=5, help="timed evaluations per precision (default 5)")
+    parser.add_argument("--json", help="also write every figure here")
+    args = parser.parse_args()
+    device = pick_device("auto")
+    rows = []
+    for run in sorted(p.parent for p in Path(args.runs).glob("*/model.pt")):
+        category = run.name
+        model = load_score_model(run / "model.pt").to(device, memory_format=memory_format(device, None))
+        _, config = describe_checkpoint(run / "model.pt")
+        base = EvalConfig(image_size=config.image_size)
+        test = folder_dataset("mvtec", args.root, category, "test", image_size=config.image_size)
+        result = measure(model, test, base, args.rounds)
+        rows.append({"category": category, "image_size": config.image_size, "width": config.width,
+                     "epochs": config.epochs, "images": len(test), **result})
+        m = result["metrics"]
+        print(f"{category}: " + "; ".join(
+            f"{p} image {m[p]['image_auroc']:.4f} pixel {m[p]['pixel_auroc']:.4f} AUPRO {m[p]['aupro']:.4f}"
+            for p in PRECISIONS) + f"; fp32/bf16 time {result['speed_ratio']:.2f}x", flush=True)
+    machine = {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+               "torch": torch.__version__, "device": str(device)}
+    print(f"\n{machine}\n")
+    print("| category | size, width, epochs | precision | image AUROC | pixel AUROC | AUPRO | s per evaluation (median) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        for p in PRECISIONS:
+            m = row["metrics"][p]
+            print(f"| {row['category']} | {row['image_size']} px, {row['width']}, {row['epochs']} | {p} | "
+                  f"{m['image_auroc']:.4f} | {m['pixel_auroc']:.4f} | {m['aupro']:.4f} | {row['median_seconds'][p]:.2f} |")
+    print("\n" + ", ".join(f"{row['category']} fp32/bf16 {row['speed_ratio']:.2f}x" for row in rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -66,7 +66,7 @@ def test_outputs_of_a_run(straight, textures_root):
 
 def test_images_given_in_memory_train_exactly_as_the_same_images_from_the_folder(straight, textures_root, tmp_path):
     config = tiny(textures_root)
-    images = srlib.run.train.load_images(config, torch.device("cpu"))
+    images, _ = srlib.run.train.load_images(config, torch.device("cpu"))
     outcome = train(config, tmp_path, images=images, progress=False)
     assert outcome.finished
     assert_same_training_state(straight / CHECKPOINT, tmp_path / CHECKPOINT)

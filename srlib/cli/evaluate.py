@@ -6,7 +6,7 @@ import argparse
 import math
 
 from srlib.cli.train import add_category_arguments
-from srlib.run.config import RESIZES
+from srlib.run.config import EVAL_PRECISIONS, RESIZES
 
 DESCRIPTION = """\
 Evaluate a score model on the test images of one category: restoration-error
@@ -38,6 +38,37 @@ def k_value(text: str) -> float | str:
     return k
 
 
+# EvalConfig's fields as options, shared by evaluate, predict and reproduce.
+# Defaults are None: EvalConfig's own defaults (the paper's) then apply.
+EVAL_OPTIONS = {
+    "k": dict(type=k_value, help="perturbation time k, in (0, 1] (paper 1e-3), or auto: chosen from "
+              "held-out good training images (never the test split) by pseudo anomalies; result.json records the evidence"),
+    "n_draws": dict(type=int, help="perturbations averaged per image, N (paper 3)"),
+    "image_size": dict(type=int, help="resolution the network sees (default: the checkpoint's, 192 for the authors')"),
+    "resize": dict(choices=RESIZES, help="map resizing to 256 px: bilinear (the authors' code, default) or lanczos (the paper's text)"),
+    "kernel": dict(type=int, help="side of the mean filter over the maps, odd (paper 31; 1: none)"),
+    "batch_size": dict(type=int, help="images per forward pass (default 8)"),
+    "seed": dict(type=int, help="seed of the perturbations (default 0)"),
+    "precision": dict(choices=EVAL_PRECISIONS,
+                      help="fp32 (default: the fidelity path, the authors' arithmetic), tf32 (CUDA) or bf16 (autocast: GPUs "
+                           "and CPUs with AVX512-BF16/AMX; see the book's Performance page for its speed and metrics)"),
+}
+
+
+def add_eval_arguments(group, skip: tuple[str, ...] = ()) -> None:
+    """Add ``--k``, ``--n-draws``... (every EVAL_OPTIONS field not in ``skip``); default None."""
+    for name, options in EVAL_OPTIONS.items():
+        if name not in skip:
+            group.add_argument("--" + name.replace("_", "-"), **options)
+
+
+def eval_config_from(args):
+    """The EvalConfig of the evaluation options given in ``args`` (the others at EvalConfig's defaults), validated."""
+    from srlib.run.config import EvalConfig
+
+    return EvalConfig(**{name: getattr(args, name) for name in EVAL_OPTIONS if getattr(args, name, None) is not None})
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate",
@@ -49,16 +80,7 @@ def register(subparsers) -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint.pt, model.pt or an authors' .pth file")
     add_category_arguments(parser)
     parser.add_argument("--out", required=True, help="output folder (see the list at the end)")
-    parser.add_argument("--k", type=k_value, default=1e-3,
-                        help="perturbation time k (paper 1e-3), or auto: chosen from held-out good training images "
-                             "(never the test split) by pseudo anomalies; result.json records the evidence")
-    parser.add_argument("--n-draws", type=int, default=3, help="perturbations averaged per image, N (paper 3)")
-    parser.add_argument("--resize", choices=RESIZES, default="bilinear",
-                        help="map resizing to the masks' 256 px: bilinear (the authors' code, default) or lanczos (the paper's text)")
-    parser.add_argument("--image-size", type=int, help="test resolution (default: the checkpoint's, 192 for the authors')")
-    parser.add_argument("--kernel", type=int, default=31, help="side of the mean filter over the maps, odd (paper 31; 1: none)")
-    parser.add_argument("--batch-size", type=int, default=8, help="test images per forward pass (default 8)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations (default 0)")
+    add_eval_arguments(parser.add_argument_group("evaluation settings (default: the paper's)"))
     parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
     parser.add_argument("--overlays", type=int, default=8, help="test images drawn as PNG overlays (default 8)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -66,11 +88,9 @@ def register(subparsers) -> None:
 
 
 def _evaluate(args) -> int:
-    from srlib.run.config import EvalConfig
     from srlib.run.evaluate import evaluate_checkpoint
 
-    config = EvalConfig(k=args.k, n_draws=args.n_draws, image_size=args.image_size, resize=args.resize,
-                        kernel=args.kernel, seed=args.seed, batch_size=args.batch_size)
+    config = eval_config_from(args)
     record = evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.category, args.out, config,
                                  device=args.device, n_overlays=args.overlays, progress=args.progress)
     if "k_selection" in record:

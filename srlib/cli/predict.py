@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from srlib.cli.evaluate import add_eval_arguments, eval_config_from
+
 DESCRIPTION = """\
 Score every image under a folder (recursively; any size, grey or colour) with
 a trained model: its anomaly map (Algorithm 1 of the paper), its score (the
@@ -48,28 +50,17 @@ def register(subparsers) -> None:
     decision.add_argument("--threshold", type=float, help="anomalous if score > THRESHOLD (default: from the held-out scores)")
     decision.add_argument("--quantile", type=float, default=1.0,
                           help="quantile of the held-out good scores used as threshold, in (0, 1] (default 1: the largest)")
-    settings = parser.add_argument_group("evaluation settings")
-    settings.add_argument("--k", type=float, default=1e-3, help="perturbation time k (paper 1e-3)")
-    settings.add_argument("--n-draws", type=int, default=3, help="perturbations averaged per image, N (paper 3)")
-    settings.add_argument("--resize", choices=["bilinear", "lanczos"], default="bilinear",
-                          help="map resizing to 256 px: bilinear (the authors' code, default) or lanczos (the paper's text)")
-    settings.add_argument("--kernel", type=int, default=31, help="side of the mean filter over the maps, odd (paper 31; 1: none)")
-    settings.add_argument("--image-size", type=int, help="resolution the model sees (default: the checkpoint's)")
-    settings.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8; no effect on the maps)")
-    settings.add_argument("--seed", type=int, default=0, help="seed of each image's perturbations (default 0)")
-    settings.add_argument("--precision", default="fp32", help="fp32 (default) or bf16")
+    settings = parser.add_argument_group("evaluation settings (default: the paper's; the maps do not depend on --batch-size)")
+    add_eval_arguments(settings)
     settings.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.set_defaults(func=_predict)
 
 
 def _predict(args) -> int:
-    from srlib.run.config import EvalConfig
     from srlib.run.predict import predict_folder
 
-    evaluation = EvalConfig(k=args.k, n_draws=args.n_draws, image_size=args.image_size, resize=args.resize,
-                            kernel=args.kernel, seed=args.seed, precision=args.precision, batch_size=args.batch_size)
-    summary = predict_folder(args.checkpoint, args.images, args.out, evaluation, device=args.device,
+    summary = predict_folder(args.checkpoint, args.images, args.out, eval_config_from(args), device=args.device,
                              threshold=args.threshold, quantile=args.quantile, progress=args.progress)
     print(f"{summary['scored']} images scored, {summary['anomalous']} anomalous at threshold {summary['threshold']:.6g} "
           f"({summary['rule']}); {summary['failed']} could not be read; written to {args.out}")

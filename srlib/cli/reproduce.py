@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     import argparse
 
     from srlib.run.config import PRESETS
-    from srlib.cli.evaluate import k_value
+    from srlib.cli.evaluate import add_eval_arguments
     from srlib.cli.train import add_override_arguments
 
     parser = subparsers.add_parser(
@@ -53,20 +53,20 @@ def register(subparsers) -> None:
     parser.add_argument("--checkpoints", metavar="DIR",
                         help="evaluate released checkpoints from DIR instead of training: DIR/<category>.pth, "
                              "DIR/<category>/ with one checkpoint, or one file per category whose name contains it")
-    parser.add_argument("--k", type=k_value, default=1e-3,
-                        help="perturbation time k at evaluation (paper 1e-3), or auto: chosen per category from "
-                             "held-out good training images (never the test split)")
-    parser.add_argument("--n-draws", type=int, default=3, help="perturbations per image, N (paper 3)")
+    add_eval_arguments(parser.add_argument_group("evaluation settings (default: the paper's)"),
+                       skip=("image_size", "resize", "kernel", "batch_size", "seed", "precision"))
     parser.add_argument("--k-grid", type=float, nargs="+", metavar="K",
                         help="the k sweep's grid (default: 1e-5 1e-4 3e-4 1e-3 3e-3 1e-2 1e-1)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    add_override_arguments(parser.add_argument_group("training overrides, passed to every category (default: the preset's)"),
+    add_override_arguments(parser.add_argument_group("training overrides, passed to every category (default: the preset's); "
+                                                     "--precision sets the evaluation's too"),
                            skip=("device",))
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from srlib.cli.evaluate import eval_config_from
     from srlib.cli.train import overrides_from
     from srlib.reproduce.pipeline import reproduce
 
-    return reproduce(args, overrides_from(args))
+    return reproduce(args, overrides_from(args), eval_config_from(args))

@@ -15,8 +15,9 @@ from srlib.run.config import EvalConfig
 from srlib.run.files import CHAPTER5, FAILED, RESULT, TABLES
 
 
-def reproduce(args, overrides: dict) -> int:
-    """The command: ``args`` as parsed by :mod:`srlib.cli.reproduce`, ``overrides`` the training options given."""
+def reproduce(args, overrides: dict, evaluation: EvalConfig = EvalConfig()) -> int:
+    """The command: ``args`` as parsed by :mod:`srlib.cli.reproduce`, ``overrides`` the training options given,
+    ``evaluation`` every category's evaluation settings."""
     from srlib.results.tables import all_comparisons, load_results, write_tables
 
     for chapter in (CHAPTER5, CHAPTER6):
@@ -25,7 +26,7 @@ def reproduce(args, overrides: dict) -> int:
                              "run it from a checkout of the project (pip install -e .)")
     devices = worker_devices(args.devices)
     jobs = plan(args.dataset, args.root, args.out, args.categories, args.preset, overrides,
-                args.checkpoints, EvalConfig(k=args.k, n_draws=args.n_draws), args.k_grid)
+                args.checkpoints, evaluation, args.k_grid)
     out = output_folder(Path(args.out).expanduser().resolve())
     for job in jobs:
         if not job.error and result_matches(job):

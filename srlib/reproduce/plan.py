@@ -104,7 +104,7 @@ def plan(dataset: str, root: str | Path, out: str | Path, categories: list[str] 
                           epochs=overrides.get("epochs"), image_size=overrides.get("image_size"),
                           width=overrides.get("width"), train_overrides=train_overrides, checkpoint="",
                           out_dir=str(out), resume=True, k=evaluation.k, n_draws=evaluation.n_draws,
-                          k_grid=list(k_grid or []), seed=evaluation.seed)
+                          k_grid=list(k_grid or []), seed=evaluation.seed, precision=evaluation.precision)
         job = Job(category, run_folder(out, dataset, root, category), parameters,
                   evaluation=evaluation.replace(image_size=overrides.get("image_size") if checkpoints else None))
         refuse_inside_root(root, job.folder, f"--out {out} (for {category}: {job.folder})")

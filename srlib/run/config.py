@@ -192,8 +192,8 @@ CPU_PRESET = dict(
 
 
 RESIZES = ("bilinear", "lanczos")
-# Precisions evaluation implements (the others are refused, never silently run in fp32).
-EVAL_PRECISIONS = ("fp32",)
+# Evaluation runs in every precision training does (srlib.run.device.set_precision).
+EVAL_PRECISIONS = PRECISIONS
 
 
 # EvalConfig.k that asks for k to be chosen from the training images.
@@ -220,7 +220,9 @@ class EvalConfig:
     seed
         Seeds the perturbations.
     precision
-        Number format of the forward passes (``fp32``).
+        Number format of the forward passes: ``fp32``, the fidelity path (the
+        authors' arithmetic), ``tf32`` (CUDA) or ``bf16`` (autocast, on GPUs and
+        on CPUs with AVX512-BF16 or AMX; the restoration error and the map stay in fp32).
     batch_size
         Test images per forward pass (their noise is drawn per batch, so it is part of the result).
     """

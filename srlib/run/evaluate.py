@@ -81,15 +81,19 @@ def evaluate_model(model: torch.nn.Module, dataset, config: EvalConfig = EvalCon
     if config.k == AUTO_K:
         raise SrlibError("evaluate_model needs a number k; choose one first (srlib.run.kselect.select_k), "
                          "or call evaluate_checkpoint, which does")
+    from srlib.run.device import set_precision
+
     device = next(model.parameters()).device
+    autocast = set_precision(device, config.precision)
     model.eval()
     maps, masks, labels = [], [], []
     started = time.perf_counter()
     generator = torch.Generator(device=device).manual_seed(config.seed)
     loader = DataLoader(dataset, batch_size=config.batch_size, pin_memory=device.type == "cuda")
     for batch in tqdm(loader, desc="evaluating", unit="batch", disable=not progress or None, leave=False):
-        raw = restoration_error(model, batch["image"].to(device, non_blocking=True), k=config.k,
-                                n_draws=config.n_draws, generator=generator)
+        with autocast:  # the network's forward passes only; the error and the map are computed in fp32
+            raw = restoration_error(model, batch["image"].to(device, non_blocking=True), k=config.k,
+                                    n_draws=config.n_draws, generator=generator).float()
         maps.append(anomaly_map(raw, out_size=batch["mask"].shape[-2:], resize=config.resize,
                                 kernel=config.kernel).cpu())
         masks.append(batch["mask"])

@@ -1,8 +1,10 @@
 """Every file name of a run folder, in one place.
 
 A training run (``srlib train --out DIR``, chapter 5's ``train/``) holds
-``CHECKPOINT``, ``WEIGHTS``, ``CONFIG`` and ``LOG``; an evaluation
-(``srlib evaluate --out DIR``) ``RESULT`` and ``OVERLAYS``. A category folder
+``CHECKPOINT``, ``WEIGHTS``, ``CONFIG``, ``LOG`` and, with held-out images,
+``HOLDOUT``; an evaluation (``srlib evaluate --out DIR``) ``RESULT`` and
+``OVERLAYS``; a prediction (``srlib predict --out DIR``) ``SCORES``, ``MAPS``,
+``OVERLAYS``, ``PREDICTION`` and a README.txt. A category folder
 of chapter 5 / ``srlib reproduce`` holds its training run in ``TRAIN``, the
 evaluation at (k, N), the N ablation in ``n_draws_folder(n)``, the k sweep
 ``K_SWEEP`` and the gallery ``GALLERY``, the executed chapter (named after
@@ -15,12 +17,17 @@ CHECKPOINT = "checkpoint.pt"  # resumable training state, format TRAIN_FORMAT
 WEIGHTS = "model.pt"  # final EMA weights: a plain state dict, the authors' format
 CONFIG = "config.json"  # the TrainConfig, beside CHECKPOINT and WEIGHTS
 LOG = "log.jsonl"  # one JSON line per training epoch
+HOLDOUT = "holdout.json"  # held-out good images and their scores (srlib train --holdout), for predict's threshold
 TRAIN_FORMAT = "srlib-train-v1"  # the "format" tag inside CHECKPOINT
 
 RESULT = "result.json"  # metrics and settings of one evaluation: what the tables read
 OVERLAYS = "overlays"  # PNG strips: input | map | ground truth
 K_SWEEP = "k_sweep.csv"  # chapter 5's k sweep (Fig. 6)
 GALLERY = "gallery.npz"  # chapter 5's maps at every k (Fig. 4)
+
+SCORES = "scores.csv"  # srlib predict: image, score, anomalous, error
+MAPS = "maps"  # srlib predict: <image>.npy anomaly maps (OVERLAYS holds <image>.png)
+PREDICTION = "prediction.json"  # srlib predict: threshold, rule, settings, counts (README.txt in words)
 
 TRAIN = "train"  # a category folder's training run
 CHAPTER5 = "05_training_on_mvtec.ipynb"  # the executed chapter kept in a category folder (and its .log, .parameters.json)

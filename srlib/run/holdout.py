@@ -26,8 +26,7 @@ import numpy as np
 
 from srlib.atomic import write_text
 from srlib.errors import SrlibError
-
-HOLDOUT = "holdout.json"
+from srlib.run.files import HOLDOUT
 DEFAULT_QUANTILE = 1.0
 
 

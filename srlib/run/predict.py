@@ -43,14 +43,11 @@ from tqdm.auto import tqdm
 from srlib import __version__
 from srlib.atomic import atomic_write, write_bytes, write_text
 from srlib.errors import SrlibError
-from srlib.run.holdout import HOLDOUT, DEFAULT_QUANTILE, Threshold, given_threshold, quantile_threshold, read_holdout
+from srlib.run.files import HOLDOUT, MAPS, OVERLAYS, PREDICTION, SCORES
+from srlib.run.holdout import DEFAULT_QUANTILE, Threshold, given_threshold, quantile_threshold, read_holdout
 
 MAP_SIZE = 256
 OVERLAY_SIDE = 512
-SCORES = "scores.csv"
-MAPS = "maps"
-OVERLAYS = "overlays"
-SUMMARY = "prediction.json"
 README = "README.txt"
 COLUMNS = ("image", "score", "anomalous", "error")
 
@@ -134,9 +131,9 @@ def predict_folder(checkpoint, images, out, evaluation, device: str = "auto", th
     ``image_size`` None means the checkpoint's training size.
     """
     from srlib.data.plain import list_images
-    from srlib.run.checkpoint import load_score_model
+    from srlib.run.checkpoint import describe_checkpoint, load_score_model
     from srlib.run.device import memory_format, pick_device, set_precision
-    from srlib.run.evaluate import AUTHORS_IMAGE_SIZE, describe_checkpoint
+    from srlib.run.evaluate import AUTHORS_IMAGE_SIZE
 
     checkpoint, out = Path(checkpoint), Path(out)
     folder = list_images(images)
@@ -180,7 +177,7 @@ def predict_folder(checkpoint, images, out, evaluation, device: str = "auto", th
         "srlib_version": __version__,
     }
     _write_csv(out / SCORES, rows)
-    write_text(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
+    write_text(out / PREDICTION, json.dumps(summary, indent=2) + "\n")
     write_text(out / README, _readme(summary))
     return summary
 

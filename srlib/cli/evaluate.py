@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from srlib.cli.train import add_category_arguments
+from srlib.cli.train import add_category_arguments, add_options
 from srlib.run.config import EVAL_PRECISIONS, RESIZES
 
 DESCRIPTION = """\
@@ -56,10 +56,8 @@ EVAL_OPTIONS = {
 
 
 def add_eval_arguments(group, skip: tuple[str, ...] = ()) -> None:
-    """Add ``--k``, ``--n-draws``... (every EVAL_OPTIONS field not in ``skip``); default None."""
-    for name, options in EVAL_OPTIONS.items():
-        if name not in skip:
-            group.add_argument("--" + name.replace("_", "-"), **options)
+    """Add ``--k``, ``--n-draws``... (every EVAL_OPTIONS field not in ``skip``)."""
+    add_options(group, EVAL_OPTIONS, skip)
 
 
 def eval_config_from(args):

@@ -72,11 +72,16 @@ OVERRIDE_OPTIONS = {
 }
 
 
-def add_override_arguments(group, skip: tuple[str, ...] = ()) -> None:
-    """Add ``--epochs``, ``--image-size``... (every OVERRIDE_OPTIONS field not in ``skip``); default None."""
-    for name, options in OVERRIDE_OPTIONS.items():
+def add_options(group, table: dict, skip: tuple[str, ...] = ()) -> None:
+    """Add ``--field-name`` for every field of ``table`` (field -> add_argument keywords) not in ``skip``; default None."""
+    for name, options in table.items():
         if name not in skip:
             group.add_argument("--" + name.replace("_", "-"), **options)
+
+
+def add_override_arguments(group, skip: tuple[str, ...] = ()) -> None:
+    """Add ``--epochs``, ``--image-size``... (every OVERRIDE_OPTIONS field not in ``skip``)."""
+    add_options(group, OVERRIDE_OPTIONS, skip)
 
 
 def overrides_from(args) -> dict:

@@ -141,7 +141,7 @@ def test_bad_folders_and_options_get_one_line(plain, run, tmp_path, capsys):
     model, new, out = str(run / "model.pt"), str(plain / "new"), str(tmp_path / "o")
     cases = [
         (["--images", str(tmp_path / "missing"), "--out", out], "does not exist"),
-        (["--images", new, "--out", str(plain / "new" / "out")], "is inside --images"),
+        (["--images", new, "--out", str(plain / "new" / "out")], "would write into the dataset root"),
         (["--images", new, "--out", out, "--quantile", "0"], "--quantile must be in (0, 1]"),
     ]
     for extra, message in cases:

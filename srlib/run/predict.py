@@ -32,7 +32,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -41,7 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 from srlib import __version__
-from srlib.atomic import atomic_write, write_bytes, write_text
+from srlib.atomic import atomic_write, output_folder, write_bytes, write_text
 from srlib.errors import SrlibError
 from srlib.run.files import HOLDOUT, MAPS, OVERLAYS, PREDICTION, SCORES
 from srlib.run.holdout import DEFAULT_QUANTILE, Threshold, given_threshold, quantile_threshold, read_holdout
@@ -130,6 +129,7 @@ def predict_folder(checkpoint, images, out, evaluation, device: str = "auto", th
     ``evaluation`` is an :class:`srlib.run.config.EvalConfig`; its
     ``image_size`` None means the checkpoint's training size.
     """
+    from srlib.data.layouts import refuse_inside_root
     from srlib.data.plain import list_images
     from srlib.run.checkpoint import describe_checkpoint, load_score_model
     from srlib.run.device import memory_format, pick_device, set_precision
@@ -137,7 +137,8 @@ def predict_folder(checkpoint, images, out, evaluation, device: str = "auto", th
 
     checkpoint, out = Path(checkpoint), Path(out)
     folder = list_images(images)
-    _check_out(out, folder.root)
+    refuse_inside_root(folder.root, out, f"--out {out}")  # a later run would read its overlays as images
+    output_folder(out)
     device = pick_device(device)
     autocast = set_precision(device, evaluation.precision)
     model = load_score_model(checkpoint).to(device, memory_format=memory_format(device, None))
@@ -180,21 +181,6 @@ def predict_folder(checkpoint, images, out, evaluation, device: str = "auto", th
     write_text(out / PREDICTION, json.dumps(summary, indent=2) + "\n")
     write_text(out / README, _readme(summary))
     return summary
-
-
-def _check_out(out: Path, images: Path) -> None:
-    """Refuse an output folder that is a file, cannot be made, or lies inside the images (a rerun would read it)."""
-    if out.exists() and not out.is_dir():
-        raise SrlibError(f"--out {out} is a file: give a folder")
-    if out.resolve().is_relative_to(images.resolve()):
-        raise SrlibError(f"--out {out} is inside --images {images}: a later run would read its overlays as images; "
-                         "choose a folder outside it")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise SrlibError(f"--out {out} cannot be created ({err.strerror}): choose a writable folder") from None
-    if not os.access(out, os.W_OK):
-        raise SrlibError(f"--out {out} is not writable: choose a writable folder")
 
 
 def _save_map(path: Path, anomaly: np.ndarray) -> None:

@@ -130,6 +130,15 @@ def test_a_file_that_is_not_a_checkpoint_is_described(tmp_path, content, what):
     assert str(raised.value) == f"checkpoint {path} {what}"
 
 
+def test_a_run_folder_given_as_the_checkpoint_names_the_files_in_it(tmp_path):
+    save_score_model(small_model(0), tmp_path / "model.pt")
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(SrlibError) as raised:
+        load_score_model(tmp_path)
+    assert str(raised.value) == (f"checkpoint {tmp_path} is a folder (it holds checkpoint.pt, model.pt); "
+                                 f"pass the checkpoint file itself, e.g. {tmp_path / 'model.pt'}")
+
+
 def test_a_truncated_checkpoint_is_named_damaged(tmp_path):
     path = tmp_path / "model.pt"
     save_score_model(small_model(0), path)

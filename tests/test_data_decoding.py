@@ -173,3 +173,11 @@ def test_training_reads_every_mode_as_data_check_passes_it(tmp_path, capsys, sma
     assert f"srlib: error: {good / 'f.png'} is too large" in capsys.readouterr().err
     with pytest.raises(SrlibError, match="f.png is too large"):
         folder_dataset("mvtec", tmp_path, "bottle", "train", image_size=8)
+
+
+def test_a_mask_drawn_in_colour_is_read_by_its_brightest_channel(tmp_path):
+    drawn = rectangle()
+    red = np.zeros((*drawn.shape, 3), np.uint8)
+    red[drawn] = (255, 0, 0)  # luminance 76: below mid-grey, yet plainly drawn
+    Image.fromarray(red).save(tmp_path / "red.png")
+    assert np.array_equal(read_mask(tmp_path / "red.png"), drawn)

@@ -317,3 +317,15 @@ def test_a_category_given_as_a_path_is_the_folder_it_names(tmp_path, monkeypatch
     assert str(raised.value) == (f"category {str(other)!r} is a path to {other}, which is not a folder directly inside "
                                  f"the root {tmp_path / 'data'}; pass the category's folder name (e.g. bottle), "
                                  "or make its parent the root")
+
+
+def test_an_exif_orientation_is_warned_about(tmp_path, capsys):
+    folder = write_category(tmp_path, "bottle")
+    image = folder / "test" / "crack" / "001.png"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    Image.open(image).convert("RGB").save(image, exif=exif.tobytes())
+    assert check_lines(capsys, tmp_path) == (0, [
+        f"{image} carries an EXIF orientation (6: viewers show it turned or mirrored); srlib reads its pixels as "
+        "stored, so a mask drawn on the turned view will not fit: save the image as it is shown "
+        "(e.g. PIL.ImageOps.exif_transpose)"], [])

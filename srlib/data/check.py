@@ -4,8 +4,8 @@ Structure comes from :mod:`srlib.data.layouts`; this adds what only reading
 the files shows, decoded exactly as training and evaluation decode them
 (:mod:`srlib.data.images`): corrupt, truncated, unreadable or undecodable
 images, masks whose size differs from their image, lossy (JPEG) masks,
-empty masks of defective images, a test split the metrics are undefined on;
-and the counts per split and defect type.
+empty masks of defective images, images with an EXIF orientation, a test
+split the metrics are undefined on; and the counts per split and defect type.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from srlib.data.images import decode_all, read_image, read_mask
+from srlib.data.images import convert_levels, decode_all, read_image, read_mask
 from srlib.data.layouts import (
     SPLITS, Sample, category_folders, check_root, every_mask_empty, find_category, get_layout, scan_category,
     unscorable_test_split,
@@ -23,6 +23,7 @@ from srlib.data.layouts import (
 from srlib.errors import SrlibError
 
 LOSSY = (".jpg", ".jpeg")
+ORIENTATION = 0x0112  # the EXIF tag
 
 
 @dataclass
@@ -44,9 +45,16 @@ def _read_sample(sample: Sample) -> tuple[list[str], list[str], bool]:
     """(problems, warnings, whether its mask marks any defect pixel) from decoding one image and its mask."""
     problems, warnings, size, marked = [], [], None, False
     try:
-        size = read_image(sample.path, "RGB").size
+        image = read_image(sample.path)
+        size = convert_levels(image, sample.path, "RGB").size
     except SrlibError as err:
         problems.append(str(err))
+    else:
+        turned = image.getexif().get(ORIENTATION, 1)
+        if turned != 1:
+            warnings.append(f"{sample.path} carries an EXIF orientation ({turned}: viewers show it turned or mirrored); "
+                            f"srlib reads its pixels as stored, so a mask drawn on the turned view will not fit: "
+                            f"save the image as it is shown (e.g. PIL.ImageOps.exif_transpose)")
     if sample.mask is None:
         return problems, warnings, marked
     if sample.mask.suffix.lower() in LOSSY:

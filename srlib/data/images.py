@@ -6,8 +6,10 @@ would clip it to white), palette, 1-bit, LA, CMYK... are converted by
 Pillow; 32-bit integer or float images (modes ``I`` and ``F``) carry no
 black and white points, so they are refused. Images Pillow's
 decompression-bomb guard flags are refused too, naming the file. Masks are
-binarised at mid-grey (a lossy mask's noise is not a defect), except label
-masks whose only values are 0 and 1.
+binarised at mid-grey in their brightest channel (a lossy mask's noise is
+not a defect; a red annotation is), except label masks whose only values are
+0 and 1. Pixels are read as stored: an EXIF orientation is not applied (the
+authors' loader does not either); ``srlib data check`` warns about one.
 
 No torch here, so ``srlib data check`` starts fast.
 """
@@ -49,7 +51,7 @@ def _bomb(path, err: Exception) -> SrlibError:
     )
 
 
-def _convert(image: Image.Image, path, mode: str) -> Image.Image:
+def convert_levels(image: Image.Image, path, mode: str) -> Image.Image:
     """``image`` in ``mode`` with its grey levels kept (a new image)."""
     if image.mode in SIXTEEN_BIT:
         wide = np.asarray(image).astype(np.uint32)
@@ -76,7 +78,7 @@ def read_image(path: str | os.PathLike, mode: str | None = None, labels: bool = 
             image.load()
             if labels and image.mode in ("L", *SIXTEEN_BIT) and np.asarray(image).max() == 1:
                 image = Image.fromarray(np.asarray(image).astype(np.uint8) * 255, "L")
-            return _convert(image, path, mode) if mode else image.copy()
+            return convert_levels(image, path, mode) if mode else image.copy()
     except PermissionError:
         raise SrlibError(f"{path} cannot be read (permission denied); make it readable: chmod a+r '{path}'") from None
     except UnidentifiedImageError:
@@ -88,8 +90,11 @@ def read_image(path: str | os.PathLike, mode: str | None = None, labels: bool = 
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
-    """(H, W) bool: the defect pixels of a mask file, binarised at mid-grey (or label 1)."""
-    return np.asarray(read_image(path, "L", labels=True)) >= 128
+    """(H, W) bool: the defect pixels of a mask file: brightest channel at mid-grey or above (or label 1).
+
+    The brightest channel, not the luminance: a mask drawn in pure red is a mask.
+    """
+    return np.asarray(read_image(path, "RGB", labels=True)).max(axis=-1) >= 128
 
 
 def image_pixels(path: str | os.PathLike, size: int) -> np.ndarray:

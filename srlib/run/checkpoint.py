@@ -40,6 +40,10 @@ def _refusal_reason(err: Exception) -> str:
 def read_checkpoint(path, map_location="cpu"):
     """``torch.load(path, weights_only=True)``, with one clear line for each kind of file it is not."""
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(p.name for p in path.iterdir() if p.suffix in (".pt", ".pth", ".ckpt", ".bin"))
+        hint = f"it holds {', '.join(inside[:4])}" if inside else "it holds no .pt or .pth file"
+        raise SrlibError(f"checkpoint {path} is a folder ({hint}); pass the checkpoint file itself, e.g. {path / 'model.pt'}")
     if not path.is_file():
         raise SrlibError(f"checkpoint {path} not found: give the path of a .pth file")
     try:

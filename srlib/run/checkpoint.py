@@ -13,6 +13,7 @@ weights were trained with the paper's.
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -101,6 +102,12 @@ def _saved_config(obj, path: Path) -> tuple[str, TrainConfig | None]:
     beside = path.with_name(CONFIG)
     if beside.is_file():
         return "srlib final weights", load_config(beside)
+    described = path.with_suffix(".json")  # the book's shipped weights (srlib.run.pretrained)
+    if described.is_file():
+        try:
+            return "srlib shipped weights", TrainConfig.from_dict(json.loads(described.read_text())["config"])
+        except (ValueError, KeyError, TypeError):
+            pass
     return "plain state dict (the authors' format)", None
 
 
@@ -108,7 +115,8 @@ def describe_checkpoint(path: str | Path) -> tuple[str, TrainConfig | None]:
     """What kind of file ``path`` is, and the training configuration saved with it (if any).
 
     A training checkpoint carries its configuration; final weights
-    (``model.pt``) have it in ``config.json`` beside them.
+    (``model.pt``) have it in ``config.json`` beside them, the book's shipped
+    weights (``NAME.pt``) in ``NAME.json``.
     """
     path = Path(path)
     return _saved_config(read_checkpoint(path, "cpu"), path)

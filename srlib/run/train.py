@@ -37,25 +37,10 @@ the losses are brought to the host (and checked) every ``SYNC_EVERY`` steps
 and at the end of an epoch. ``python -m srlib.bench`` measures the step
 against a plainly written one.
 
-The ``cpu`` preset (width 16, 128 px, 20 epochs = 100 steps of 16), measured
-on the bundled textures (``srlib data textures``, seed 0) with the default 2
-threads, fp32, channels_last, each category trained then evaluated in one
-process, on the project's 2-core Xeon shared with other jobs:
-
-========  ==============  ===============  ===========  =====  =====
-category  train (s)       images/s         image AUROC  pixel  AUPRO
-========  ==============  ===============  ===========  =====  =====
-brick     47 (idle)       35.5 (31-36)     1.000        0.994  0.984
-coin      74 (idle-ish)   35.4 (5.7-36)    1.000        0.962  0.918
-brick     292 (load 4)    5.6 (4.2-14)     same         same   same
-coin      335 (load 5)    4.9 (3.3-6.8)    same         same   same
-========  ==============  ===============  ===========  =====  =====
-
-Images/s: the median over epochs (range in brackets); other jobs' load moved
-it up to 7x, never the metrics (the runs are bit-identical). Evaluating the 60
-test images took 4 s when idle. The preset before (width 32, 64 px, 40
-epochs) needed twice the time for brick 1.000 / 0.993 / 0.980 and coin only
-0.804 / 0.862 / 0.700: coin's small defects need the 128 px.
+The ``cpu`` preset (width 16, 128 px, 25 epochs = 125 steps of 16) trains one
+bundled category in minutes on a CPU; the learning curves behind it are in
+``book/performance.md``, and the book's models trained with it (with their
+metrics) in ``notebooks/weights``.
 """
 
 from __future__ import annotations

@@ -70,8 +70,8 @@ def test_the_default_sigma_is_the_schedules():
         (dict(milestones=(0,)), "milestones must be increasing epochs >= 1"),
         (dict(betas=(0.9, 1.0)), "betas must be two numbers in [0, 1)"),
         (dict(gamma=0.0), "gamma (the lr factor at each milestone) must be in (0, 1], got 0.0"),
-        (dict(milestones=(5, 5000)), "milestones 5000 lie outside the 20-epoch schedule, so the lr would never drop "
-                                     "there; give epochs from 1 to 20, or more --epochs"),
+        (dict(milestones=(5, 5000)), "milestones 5000 lie outside the 25-epoch schedule, so the lr would never drop "
+                                     "there; give epochs from 1 to 25, or more --epochs"),
         (dict(ema_decay=1.0), "ema_decay must be in [0, 1)"),
         (dict(ema_decay=float("nan")), "ema_decay must be in [0, 1), got nan"),
         (dict(sigma=1.0), "sigma must be greater than 1"),

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from srlib.errors import SrlibError
-from srlib.run.config import TrainConfig
+from srlib.run.config import RUNTIME_FIELDS, TrainConfig
 
 TEXTURES_ROOT = "textures"  # the --root of every command: srlib data textures textures
 
@@ -70,7 +70,7 @@ def shipped_checkpoint(folder: str | Path, config: TrainConfig) -> tuple[Path, d
     if not path.is_file():
         return None
     info = json.loads(path.read_text())
-    if TrainConfig.from_dict(info["config"]).differences(config):  # up to where and how fast it ran
+    if TrainConfig.from_dict(info["config"]).differences(config, ignore=RUNTIME_FIELDS):  # up to where and how fast
         return None
     return path.with_suffix(".pt"), info
 

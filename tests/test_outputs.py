@@ -114,6 +114,30 @@ def _file_size_limit(size: int):
     return limit
 
 
+def test_torch_save_failing_mid_write_is_one_line_naming_the_file(tmp_path):
+    # torch.save turns the OSError of a failed write into a RuntimeError of its own; the line still names it.
+    import torch
+
+    from srlib.atomic import save_torch
+
+    path = tmp_path / "checkpoint.pt"
+    save_torch({"w": torch.zeros(10)}, path)
+    before = path.read_bytes()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, hard))
+    try:
+        with pytest.raises(SrlibError) as raised:
+            save_torch({"w": torch.zeros(100_000)}, path)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert str(raised.value) == (f"cannot write {path} (File too large); the previous version is kept; "
+                                 "free some space or choose another output folder")
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+@pytest.mark.slow
 def test_a_disk_that_fills_during_a_checkpoint_write_keeps_the_previous_one(tmp_path):
     write_category(tmp_path / "data", "bottle", size=(32, 32), n_train=4)
     out = tmp_path / "run"

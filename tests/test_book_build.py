@@ -131,3 +131,32 @@ def test_a_kernel_killed_from_outside_gets_one_more_try(sandbox):
     always = write_notebook(sandbox / "notebooks" / "04_dies.ipynb", "import os, signal\nos.kill(os.getpid(), 9)")
     with pytest.raises(SrlibError, match="04_dies.ipynb: the kernel died twice"):
         book.execute_all([always])
+
+
+def test_dependencies_come_first_once_and_a_circle_is_refused(sandbox):
+    first = write_notebook(sandbox / "notebooks" / "05_writes.ipynb", "pass")
+    second = write_notebook(sandbox / "notebooks" / "06_reads.ipynb", "pass")
+    third = write_notebook(sandbox / "notebooks" / "07_both.ipynb", "pass")
+    for notebook, needs in ((second, ["05_writes"]), (third, ["06_reads", "05_writes"])):
+        nb = nbformat.read(notebook, as_version=4)
+        nb.metadata["srlib_book"] = {"depends_on": needs}
+        nbformat.write(nb, notebook)
+    assert book.with_dependencies([third]) == [first, second, third]
+    assert book.with_dependencies([first, second]) == [first, second]
+    nb = nbformat.read(first, as_version=4)
+    nb.metadata["srlib_book"] = {"depends_on": ["07_both"]}
+    nbformat.write(nb, first)
+    with pytest.raises(SrlibError, match="in a circle"):
+        book.with_dependencies([second])
+
+
+@pytest.mark.slow
+def test_one_chapter_alone_runs_the_chapter_it_reads_from_first(sandbox):
+    first = write_notebook(sandbox / "notebooks" / "05_writes.ipynb", "open('x', 'w').write(str(seed))")
+    second = write_notebook(sandbox / "notebooks" / "06_reads.ipynb", "print(open('x').read())")
+    reads = nbformat.read(second, as_version=4)
+    reads.metadata["srlib_book"] = {"depends_on": ["05_writes"]}
+    nbformat.write(reads, second)
+    assert list(book.execute_all([second], {"seed": 3}, force=True)) == ["05_writes", "06_reads"]
+    assert nbformat.read(book.staged(second), as_version=4).cells[2].outputs[0].text == "0\n"  # 05 ran with its defaults
+    assert list(book.execute_all([second], force=True)) == ["06_reads"]  # 05 is current: reused

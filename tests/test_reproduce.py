@@ -1,6 +1,7 @@
 """srlib reproduce: checkpoint discovery, devices, skipping, and the whole batch on the bundled data."""
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ from srlib.errors import SrlibError
 from srlib.notebook.records import read_records
 from srlib.reproduce.folders import CHAPTER6, clear_run_folder, find_checkpoint
 from srlib.run.config import EvalConfig
-from srlib.run.files import CHAPTER5, FAILED, RESULT, TABLES
+from srlib.run.files import CHAPTER5, CHAPTER5_CONFIG, FAILED, RESULT, TABLES
 from srlib.reproduce.plan import Job, plan, result_matches, worker_devices
 from srlib.reproduce.supervise import notebook_error
 from srlib.run.sweeps import K_GRID, K_SWEEP
@@ -88,12 +89,11 @@ def finished_folder(folder, record, ks):
 
 def test_a_result_matches_only_the_same_configuration(tmp_path):
     folder = tmp_path / "textures" / "brick"
-    parameters = dict(k_grid=[], checkpoint="")
     saved = config(tmp_path / "old_root", device="cuda", checkpoint_every=7, compile=True)
     finished_folder(folder, dict(k=1e-3, n_draws=3, config=saved.to_dict()), K_GRID)
 
-    def matches(expected, evaluation=EvalConfig(), **changes):
-        return result_matches(Job("brick", folder, {**parameters, **changes}, expected, evaluation))
+    def matches(expected, evaluation=EvalConfig(), k_grid=()):
+        return result_matches(Job("brick", folder, expected=expected, evaluation=evaluation, k_grid=k_grid))
 
     assert matches(config(tmp_path))  # root, device, checkpoint_every and compile may differ
     assert not matches(config(tmp_path, width=8))
@@ -101,7 +101,7 @@ def test_a_result_matches_only_the_same_configuration(tmp_path):
     assert not matches(config(tmp_path), EvalConfig(k=1e-2))
     assert not matches(config(tmp_path), EvalConfig(n_draws=5))
     assert not matches(config(tmp_path), EvalConfig(kernel=15))
-    assert not matches(config(tmp_path), k_grid=[1e-3, 1e-2])
+    assert not matches(config(tmp_path), k_grid=(1e-3, 1e-2))
     (folder / RESULT).write_text("{not json")
     assert not matches(config(tmp_path))
 
@@ -110,11 +110,11 @@ def test_a_released_checkpoint_result_matches_its_file_and_size(tmp_path):
     folder = tmp_path / "mvtec" / "bottle"
     finished_folder(folder, dict(k=1e-3, n_draws=3, checkpoint="/ckpt/bottle.pth", image_size=192,
                                  config={"checkpoint": "/ckpt/bottle.pth"}), [1e-3])
-    parameters = dict(k_grid=[1e-3], checkpoint="/ckpt/bottle.pth")
-    assert result_matches(Job("bottle", folder, parameters))
-    assert result_matches(Job("bottle", folder, parameters, evaluation=EvalConfig(image_size=192)))
-    assert not result_matches(Job("bottle", folder, parameters, evaluation=EvalConfig(image_size=256)))
-    assert not result_matches(Job("bottle", folder, {**parameters, "checkpoint": "/ckpt/other.pth"}))
+    job = Job("bottle", folder, checkpoint="/ckpt/bottle.pth", k_grid=(1e-3,))
+    assert result_matches(job)
+    assert result_matches(dataclasses.replace(job, evaluation=EvalConfig(image_size=192)))
+    assert not result_matches(dataclasses.replace(job, evaluation=EvalConfig(image_size=256)))
+    assert not result_matches(dataclasses.replace(job, checkpoint="/ckpt/other.pth"))
 
 
 def test_plan_checks_categories_and_records_missing_checkpoints(textures_root, tmp_path):
@@ -123,14 +123,19 @@ def test_plan_checks_categories_and_records_missing_checkpoints(textures_root, t
     assert [j.category for j in jobs] == ["brick", "coin", "cup", "grass", "tissue"]
     assert jobs[0].folder == tmp_path.resolve() / "textures" / "brick"  # the bundled data, never 'mvtec'
     assert jobs[0].expected == config(textures_root.resolve(), epochs=2, lr=1e-4)
-    assert jobs[0].parameters["train_overrides"] == {"lr": 1e-4}
-    assert jobs[0].evaluation == EvalConfig(k=1e-2) and jobs[0].parameters["k"] == 1e-2
+    assert jobs[0].evaluation == EvalConfig(k=1e-2)
+    # What chapter 5 is handed: the configurations as planned, on the worker's device.
+    handed = jobs[0].chapter5_config("cpu")
+    assert TrainConfig.from_dict(handed["train"]) == config(textures_root.resolve(), epochs=2, lr=1e-4, device="cpu")
+    assert EvalConfig.from_dict(handed["evaluation"]) == EvalConfig(k=1e-2)
+    assert (handed["category"], handed["checkpoint"], handed["k_grid"]) == ("brick", "", [])
     with pytest.raises(SrlibError, match="unknown MVTec AD category 'botle'"):
         plan("mvtec", textures_root, tmp_path, ["botle"], "cpu", {}, None)
     touch(tmp_path / "ckpt" / "brick.pth")
     jobs = plan("mvtec", textures_root, tmp_path, None, "paper", {"image_size": 128}, tmp_path / "ckpt")
     assert jobs[0].evaluation == EvalConfig(image_size=128)  # a released checkpoint is evaluated at the size asked
-    assert jobs[0].parameters["checkpoint"] == str((tmp_path / "ckpt" / "brick.pth").resolve())
+    assert jobs[0].checkpoint == str((tmp_path / "ckpt" / "brick.pth").resolve())
+    assert jobs[0].chapter5_config("cuda")["train"] is None
     assert jobs[0].error is None and "no checkpoint for 'coin'" in jobs[1].error
 
 
@@ -191,6 +196,9 @@ def test_reproduce_end_to_end_on_the_bundled_data(data_with_a_broken_category, t
         assert (folder / CHAPTER5).is_file() and not (folder / FAILED).exists()
         assert read_records(folder / CHAPTER5)["result_image_auroc"] == record["image_auroc"]
         assert json.loads((folder / "n_draws_1" / RESULT).read_text())["n_draws"] == 1
+        handed = json.loads((folder / CHAPTER5_CONFIG).read_text())  # chapter 5 ran what it was handed
+        assert TrainConfig.from_dict(handed["train"]) == TrainConfig.from_dict(record["config"])
+        assert EvalConfig.from_result(record) == EvalConfig.from_dict(handed["evaluation"]).replace(image_size=32)
     # The broken category failed alone, with its error, and left no result behind.
     broken = out / "textures" / "broken"
     assert not (broken / RESULT).exists()

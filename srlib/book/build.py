@@ -2,10 +2,11 @@
 
     python -m srlib.book                      # the whole book -> _build/html/index.html
     python -m srlib.book --only 01 -p seed 3  # re-run one chapter with a parameter, rebuild
+                                              # (after the chapters it depends on, if not current)
     python -m srlib.book --no-html            # only execute the notebooks
 
-The notebooks listed in ``_toc.yml`` are executed in order with their default
-parameters into a staging copy of the book (``_build/src``: the configuration,
+The notebooks listed in ``_toc.yml`` are executed in order (a chapter after
+the chapters its metadata says it depends on) with their default parameters into a staging copy of the book (``_build/src``: the configuration,
 ``book/`` and the executed ``notebooks/``), which is then built with
 ``jupyter-book build -W`` (a Sphinx warning fails the build) and notebook
 execution switched off. A notebook is not executed again while neither it,
@@ -125,12 +126,40 @@ def select(notebooks: list[Path], only: list[str]) -> list[Path]:
 # --- execution -------------------------------------------------------------------
 
 
-def source_hash(notebook: Path, parameters: dict) -> str:
-    """What a notebook's outputs depend on: its text, its parameters and srlib's code.
+def depends_on(notebook: Path) -> list[Path]:
+    """The chapters ``notebook`` reads the files of, from its metadata.
 
     A chapter that reads files another one writes (chapter 6 reads chapter 5's
-    results) names it in its metadata, ``"srlib_book": {"depends_on":
-    ["05_training_on_mvtec"]}``; the other's default-parameter hash then
+    results) names it: ``"srlib_book": {"depends_on": ["05_training_on_mvtec"]}``.
+    """
+    meta = json.loads(notebook.read_text()).get("metadata", {}).get("srlib_book", {})
+    return [notebook.parent / f"{name}.ipynb" for name in meta.get("depends_on", [])]
+
+
+def with_dependencies(notebooks: list[Path]) -> list[Path]:
+    """``notebooks``, each preceded by the chapters it depends on (recursively), each once."""
+    order: list[Path] = []
+
+    def visit(notebook: Path, chain: tuple[Path, ...]) -> None:
+        if notebook in chain:
+            cycle = " -> ".join(nb.stem for nb in (*chain, notebook))
+            raise SrlibError(f"chapters depend on each other in a circle ({cycle}): fix their depends_on metadata")
+        if not notebook.exists():
+            raise SrlibError(f"{chain[-1].name} depends on {notebook.name}, which does not exist: fix its depends_on")
+        for dependency in depends_on(notebook):
+            visit(dependency, (*chain, notebook))
+        if notebook not in order:
+            order.append(notebook)
+
+    for notebook in notebooks:
+        visit(notebook, ())
+    return order
+
+
+def source_hash(notebook: Path, parameters: dict) -> str:
+    """What a notebook's outputs depend on: its text, its parameters, srlib's code and its dependencies.
+
+    The default-parameter hash of each chapter it depends on (:func:`depends_on`)
     counts too, so both are executed again together.
     """
     text = notebook.read_bytes()
@@ -140,8 +169,8 @@ def source_hash(notebook: Path, parameters: dict) -> str:
         name = source.relative_to(ROOT).as_posix()
         if not name.startswith(NOT_IMPORTED_BY_NOTEBOOKS):
             digest.update(name.encode() + source.read_bytes())
-    for dependency in json.loads(text).get("metadata", {}).get("srlib_book", {}).get("depends_on", []):
-        digest.update(source_hash(notebook.parent / f"{dependency}.ipynb", {}).encode())
+    for dependency in depends_on(notebook):
+        digest.update(source_hash(dependency, {}).encode())
     return digest.hexdigest()
 
 
@@ -247,17 +276,24 @@ def _execute_once(notebook: Path, parameters: dict, progress: bool) -> float:
 
 def execute_all(notebooks: list[Path], parameters: dict | None = None, force: bool = False,
                 progress: bool = False) -> dict[str, float]:
-    """Execute (or reuse) each notebook; returns seconds per executed notebook stem."""
+    """Execute (or reuse) each notebook, after the chapters it depends on; returns seconds per executed stem.
+
+    A dependency that is not itself in ``notebooks`` runs with its default
+    parameters, and only when its executed copy is not current.
+    """
     parameters = parameters or {}
     timings = {}
-    for i, notebook in enumerate(notebooks, 1):
-        label = f"[{i}/{len(notebooks)}] {notebook.relative_to(ROOT)}"
-        if not force and is_current(notebook, parameters):
+    order = with_dependencies(notebooks)
+    for i, notebook in enumerate(order, 1):
+        dependency = notebook not in notebooks
+        given = {} if dependency else parameters
+        label = f"[{i}/{len(order)}] {notebook.relative_to(ROOT)}" + (" (a dependency)" if dependency else "")
+        if (dependency or not force) and is_current(notebook, given):
             say(f"{label}: unchanged, reusing the executed copy")
             continue
-        say(f"{label}: executing" + (f" with {parameters}" if parameters else ""))
+        say(f"{label}: executing" + (f" with {given}" if given else ""))
         cpu = children_cpu_seconds()
-        timings[notebook.stem] = execute(notebook, parameters, progress)
+        timings[notebook.stem] = execute(notebook, given, progress)
         cpu = children_cpu_seconds() - cpu
         say(f"{label}: done in {timings[notebook.stem]:.1f} s" + (f" (kernel CPU time {cpu:.1f} s)" if cpu else ""))
     return timings

@@ -9,7 +9,7 @@ write Tables 1-5 beside the paper's numbers and execute chapter 6.
 
 Per category, OUT/<dataset>/<category>/ (dataset: mvtec, btad, mpdd, or
 textures for the bundled data) receives:
-  05_training_on_mvtec.ipynb  the executed chapter 5 (and its .parameters.json, .log)
+  05_training_on_mvtec.ipynb  the executed chapter 5 (and its .config.json, .parameters.json, .log)
   train/                      the training run: resumable checkpoint, model.pt, log.jsonl
   result.json                 the evaluation at (k, N), written last; the tables read it
   n_draws_1/, n_draws_5/      the same with N = 1 and N = 5 (Table 5)

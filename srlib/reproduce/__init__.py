@@ -6,6 +6,9 @@ set per worker), writing into ``OUT/<dataset>/<category>/``:
 
 ``05_training_on_mvtec.ipynb``
     the executed chapter, kept;
+``05_training_on_mvtec.config.json``
+    what it ran: the training and evaluation configurations (``TrainConfig``,
+    ``EvalConfig``) as JSON, handed to the chapter as its ``config_file``;
 ``05_training_on_mvtec.parameters.json``, ``05_training_on_mvtec.log``
     the parameters it ran with and everything it printed;
 ``train/``
@@ -20,7 +23,7 @@ set per worker), writing into ``OUT/<dataset>/<category>/``:
 ``<dataset>`` is ``mvtec``, ``btad`` or ``mpdd``, or ``textures`` for the
 bundled data (so it is never filed as MVTec AD). A category whose
 ``result.json`` was made with the same configuration (training settings
-without the runtime ones, k, N, or the same released checkpoint) is skipped;
+without the runtime ones, the evaluation settings, or the same released checkpoint) is skipped;
 a re-run after a crash or a kill therefore redoes only the unfinished ones,
 and an interrupted training resumes from its last checkpoint. Then the
 tables go to ``OUT/tables/`` (Markdown and CSV) and chapter 6 is executed

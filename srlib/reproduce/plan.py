@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from srlib.errors import SrlibError
 from srlib.reproduce.folders import find_checkpoint, run_folder
-from srlib.run.config import AUTO_K, RUNTIME_FIELDS, EvalConfig
+from srlib.run.config import AUTO_K, RUNTIME_FIELDS, EvalConfig, TrainConfig
 from srlib.run.files import RESULT
 
 
 @dataclass
 class Job:
-    """One category to run: its folder, the notebook's parameters, what its result must match."""
+    """One category to run: where, with which configurations, what its result must match."""
 
     category: str
     folder: Path
-    parameters: dict
-    expected: object = None  # the TrainConfig to train, or None for a released checkpoint
+    dataset: str = "mvtec"
+    root: str = ""
+    expected: TrainConfig | None = None  # the TrainConfig to train, or None for a released checkpoint
     evaluation: EvalConfig = EvalConfig()  # the evaluation its result.json must have
+    checkpoint: str = ""  # the released checkpoint to evaluate instead of training
+    k_grid: tuple[float, ...] = ()  # the k sweep's grid (empty: srlib.run.sweeps.K_GRID)
     error: str | None = None  # known before running (no checkpoint found)
     state: str = "waiting"  # waiting, skipped, running, done, failed, busy, stopped
     message: str = ""
@@ -29,11 +33,16 @@ class Job:
     def epochs(self) -> int | None:
         return getattr(self.expected, "epochs", None)
 
+    def chapter5_config(self, device: str) -> dict:
+        """What chapter 5 runs, as its ``config_file`` holds it: the configurations, as dicts."""
+        train = dataclasses.replace(self.expected, device=device).to_dict() if self.expected else None
+        return {"dataset": self.dataset, "root": self.root, "category": self.category,
+                "checkpoint": self.checkpoint, "train": train, "evaluation": self.evaluation.to_dict(),
+                "k_grid": list(self.k_grid)}
+
 
 def result_matches(job: Job) -> bool:
     """Whether the category folder holds a finished result of exactly this job's configuration."""
-    from srlib.run.config import TrainConfig
-
     try:
         record = json.loads((job.folder / RESULT).read_text())
     except (OSError, ValueError):
@@ -48,7 +57,7 @@ def result_matches(job: Job) -> bool:
     if not _sweep_matches(job):
         return False
     if job.expected is None:
-        return record.get("checkpoint") == job.parameters["checkpoint"]
+        return record.get("checkpoint") == job.checkpoint
     try:
         saved = TrainConfig.from_dict(record["config"])
     except (SrlibError, TypeError, KeyError):
@@ -65,7 +74,7 @@ def _sweep_matches(job: Job) -> bool:
     except SrlibError:
         return False
     k = job.evaluation.k
-    wanted = set(job.parameters["k_grid"] or K_GRID) | ({k} if k != AUTO_K else set())  # auto: a grid k
+    wanted = set(job.k_grid or K_GRID) | ({k} if k != AUTO_K else set())  # auto: a grid k
     return {row["k"] for row in rows} == wanted
 
 
@@ -80,7 +89,6 @@ def plan(dataset: str, root: str | Path, out: str | Path, categories: list[str] 
     from srlib.data.layouts import (
         category_folders, category_name, check_root, checked_scan, find_category, get_layout, refuse_inside_root,
     )
-    from srlib.run.config import TrainConfig
 
     for k in k_grid or []:  # the sweep runs after training: its values are checked now, by EvalConfig
         try:
@@ -96,22 +104,16 @@ def plan(dataset: str, root: str | Path, out: str | Path, categories: list[str] 
         find_category(layout, root, category)
     refuse_inside_root(root, out, f"--out {out}")
     out = Path(out).expanduser().resolve()
-    train_overrides = {key: value for key, value in overrides.items()
-                       if value is not None and key not in ("epochs", "image_size", "width", "device")}
     jobs = []
     for category in dict.fromkeys(categories):
-        parameters = dict(dataset=dataset, root=str(root), category=category, preset=preset,
-                          epochs=overrides.get("epochs"), image_size=overrides.get("image_size"),
-                          width=overrides.get("width"), train_overrides=train_overrides, checkpoint="",
-                          out_dir=str(out), resume=True, k=evaluation.k, n_draws=evaluation.n_draws,
-                          k_grid=list(k_grid or []), seed=evaluation.seed, precision=evaluation.precision)
-        job = Job(category, run_folder(out, dataset, root, category), parameters,
-                  evaluation=evaluation.replace(image_size=overrides.get("image_size") if checkpoints else None))
+        job = Job(category, run_folder(out, dataset, root, category), dataset, str(root),
+                  evaluation=evaluation.replace(image_size=overrides.get("image_size") if checkpoints else None),
+                  k_grid=tuple(k_grid or ()))
         refuse_inside_root(root, job.folder, f"--out {out} (for {category}: {job.folder})")
         try:  # a category whose data is broken fails alone, before any work
             checked_scan(dataset, root, category, scored=True)
             if checkpoints:
-                parameters["checkpoint"] = str(find_checkpoint(checkpoints, category).resolve())
+                job.checkpoint = str(find_checkpoint(checkpoints, category).resolve())
         except SrlibError as err:
             job.error = str(err)
         if not checkpoints:

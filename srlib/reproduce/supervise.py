@@ -13,7 +13,7 @@ from pathlib import Path
 
 from srlib.reproduce.folders import NOTEBOOKS
 from srlib.reproduce.plan import Job, result_matches
-from srlib.run.files import CHAPTER5, FAILED, LOCK, LOG, TRAIN
+from srlib.run.files import CHAPTER5, CHAPTER5_CONFIG, FAILED, LOCK, LOG, TRAIN
 
 
 def _lock(folder: Path):
@@ -150,8 +150,11 @@ def run_job(job: Job, runner: Runner, device: str, env: dict) -> None:
         (job.folder / FAILED).unlink(missing_ok=True)
         job.state = "running"
         executed = job.folder / CHAPTER5
-        status = runner.execute(NOTEBOOKS / CHAPTER5, executed, {**job.parameters, "device": device},
-                                kernel_environment(env), keep_fd=lock)
+        config_file = job.folder / CHAPTER5_CONFIG
+        write_text(config_file, json.dumps(job.chapter5_config(device), indent=2) + "\n")
+        parameters = {"config_file": str(config_file), "device": device, "out_dir": str(job.folder.parents[1]),
+                      "resume": True}
+        status = runner.execute(NOTEBOOKS / CHAPTER5, executed, parameters, kernel_environment(env), keep_fd=lock)
         if runner.stopping.is_set():
             job.state, job.message = "stopped", "stopped; run the same command again to resume"
         elif status == 0 and result_matches(job):

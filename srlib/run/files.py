@@ -31,6 +31,7 @@ PREDICTION = "prediction.json"  # srlib predict: threshold, rule, settings, coun
 
 TRAIN = "train"  # a category folder's training run
 CHAPTER5 = "05_training_on_mvtec.ipynb"  # the executed chapter kept in a category folder (and its .log, .parameters.json)
+CHAPTER5_CONFIG = "05_training_on_mvtec.config.json"  # the configurations srlib reproduce hands chapter 5
 FAILED = "failed.txt"  # a category that failed: the error and where its log is
 LOCK = ".lock"  # held by the srlib reproduce worker running the category
 TABLES = "tables"  # srlib reproduce's tables, beside the dataset folders

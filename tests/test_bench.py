@@ -5,7 +5,8 @@ import json
 import pytest
 import torch
 
-from srlib.bench import main, mvtec_schedule_hours, plain_anomaly_map, plain_forward, plain_restoration_error
+from srlib.bench.command import main, mvtec_schedule_hours
+from srlib.bench.sides import plain_anomaly_map, plain_forward, plain_restoration_error
 from srlib.data.layouts import LAYOUTS, MVTEC_TRAIN_IMAGES
 from srlib.method.unet import ScoreUNet
 

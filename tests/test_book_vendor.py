@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from srlib.book import build as book
+from srlib.book import vendor
 from srlib.errors import SrlibError
 
 
@@ -44,17 +45,17 @@ def registry(tmp_path, monkeypatch):
     served.mkdir()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=served))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr(book, "NPM_REGISTRY", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setattr(vendor, "NPM_REGISTRY", f"http://127.0.0.1:{server.server_address[1]}")
     yield served
     server.shutdown()
     server.server_close()
 
 
 def test_the_tarball_url_follows_the_registry_layout():
-    assert book.npm_tarball("mathjax@3.2.2") == "https://registry.npmjs.org/mathjax/-/mathjax-3.2.2.tgz"
-    assert book.npm_tarball("@jupyter-widgets/html-manager@1.0.15") == \
+    assert vendor.npm_tarball("mathjax@3.2.2") == "https://registry.npmjs.org/mathjax/-/mathjax-3.2.2.tgz"
+    assert vendor.npm_tarball("@jupyter-widgets/html-manager@1.0.15") == \
         "https://registry.npmjs.org/@jupyter-widgets/html-manager/-/html-manager-1.0.15.tgz"
-    assert set(book.INTEGRITY) == set(book.VENDORED)  # every vendored package is pinned
+    assert set(vendor.INTEGRITY) == set(vendor.VENDORED)  # every vendored package is pinned
 
 
 def test_a_pinned_tarball_is_unpacked_and_any_other_refused(registry, tmp_path, monkeypatch):
@@ -63,9 +64,9 @@ def test_a_pinned_tarball_is_unpacked_and_any_other_refused(registry, tmp_path, 
     (registry / "pkg" / "-" / "pkg-1.0.0.tgz").write_bytes(good)
     # The integrity string npm's registry publishes: "sha512-" + base64 of the digest.
     pinned = "sha512-" + base64.b64encode(hashlib.sha512(good).digest()).decode()
-    monkeypatch.setitem(book.INTEGRITY, "pkg@1.0.0", pinned)
+    monkeypatch.setitem(vendor.INTEGRITY, "pkg@1.0.0", pinned)
     dest = tmp_path / "vendor" / "pkg@1.0.0"
-    assert book.fetch_npm("pkg@1.0.0", dest) == dest
+    assert vendor.fetch_npm("pkg@1.0.0", dest) == dest
     assert (dest / "dist" / "a.js").read_bytes() == b"console.log(1)\n"
     assert (dest / "LICENSE").read_bytes() == b"MIT\n"
 
@@ -73,12 +74,12 @@ def test_a_pinned_tarball_is_unpacked_and_any_other_refused(registry, tmp_path, 
     (registry / "pkg" / "-" / "pkg-1.0.0.tgz").write_bytes(tampered)
     other = tmp_path / "vendor" / "other"
     with pytest.raises(SrlibError, match=r"pkg-1.0.0.tgz is not the pinned pkg@1.0.0 .*nothing was unpacked") as err:
-        book.fetch_npm("pkg@1.0.0", other)
+        vendor.fetch_npm("pkg@1.0.0", other)
     assert "\n" not in str(err.value)
     assert not other.exists() and sorted(p.name for p in dest.parent.iterdir()) == ["pkg@1.0.0"]  # no temporary left
 
     with pytest.raises(SrlibError, match=r"cannot download .*/pkg/-/pkg-2.0.0.tgz \(.*\): the book serves pkg@2.0.0"):
-        book.fetch_npm("pkg@2.0.0", tmp_path / "vendor" / "missing")
+        vendor.fetch_npm("pkg@2.0.0", tmp_path / "vendor" / "missing")
 
 
 def test_vendoring_copies_files_patterns_and_folders(registry, tmp_path, monkeypatch):
@@ -87,10 +88,10 @@ def test_vendoring_copies_files_patterns_and_folders(registry, tmp_path, monkeyp
     (registry / "@s" / "p" / "-").mkdir(parents=True)
     data = tarball(files)
     (registry / "@s" / "p" / "-" / "p-1.0.0.tgz").write_bytes(data)
-    monkeypatch.setattr(book, "INTEGRITY", {"@s/p@1.0.0": "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()})
-    monkeypatch.setattr(book, "VENDORED", {"@s/p@1.0.0": {"dist/embed.js": "p/embed.js", "dist/*.woff2": "p",
+    monkeypatch.setattr(vendor, "INTEGRITY", {"@s/p@1.0.0": "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()})
+    monkeypatch.setattr(vendor, "VENDORED", {"@s/p@1.0.0": {"dist/embed.js": "p/embed.js", "dist/*.woff2": "p",
                                                           "es5/ui": "p/ui", "LICENSE": "p/LICENSE"}})
-    book.vendor_assets(tmp_path / "static", vendor=tmp_path / "vendor")
+    vendor.vendor_assets(tmp_path / "static", vendor=tmp_path / "vendor")
     copied = sorted(p.relative_to(tmp_path / "static" / "npm").as_posix()
                     for p in (tmp_path / "static" / "npm").rglob("*") if p.is_file())
     assert copied == ["p/LICENSE", "p/embed.js", "p/f1.woff2", "p/f2.woff2", "p/ui/menu.js"]
@@ -106,15 +107,15 @@ def path_without_node() -> str:
 @pytest.mark.slow
 def test_the_real_packages_vendor_with_no_node_on_path(tmp_path):
     """What a user without Node.js meets at the first build (needs the internet, as that build does)."""
-    for spec, integrity in book.INTEGRITY.items():  # the pins are the registry's own
+    for spec, integrity in vendor.INTEGRITY.items():  # the pins are the registry's own
         name, version = spec.rsplit("@", 1)
-        with urllib.request.urlopen(f"{book.NPM_REGISTRY}/{name.replace('/', '%2f')}/{version}", timeout=60) as r:
+        with urllib.request.urlopen(f"{vendor.NPM_REGISTRY}/{name.replace('/', '%2f')}/{version}", timeout=60) as r:
             dist = json.load(r)["dist"]
-        assert (dist["tarball"], dist["integrity"]) == (book.npm_tarball(spec), integrity)
+        assert (dist["tarball"], dist["integrity"]) == (vendor.npm_tarball(spec), integrity)
     env = {**os.environ, "PATH": path_without_node(), "PYTHONPATH": str(book.ROOT)}
     assert shutil.which("node", path=env["PATH"]) is None and shutil.which("npm", path=env["PATH"]) is None
-    code = ("import sys; from pathlib import Path; from srlib.book import build\n"
-            "build.vendor_assets(Path(sys.argv[1]), vendor=Path(sys.argv[2]))")
+    code = ("import sys; from pathlib import Path; from srlib.book import vendor\n"
+            "vendor.vendor_assets(Path(sys.argv[1]), vendor=Path(sys.argv[2]))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "static"), str(tmp_path / "vendor")],
                          env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr

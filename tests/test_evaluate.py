@@ -13,7 +13,7 @@ from srlib.data import folder_dataset
 from srlib.method.sde import VESDE
 from srlib.run.checkpoint import describe_checkpoint
 from srlib.run.config import EvalConfig
-from srlib.run.evaluate import evaluate_checkpoint, evaluate_model, overlay_indices
+from srlib.run.evaluate import evaluate_checkpoint, evaluate_model
 from srlib.results.tables import read_result
 from srlib.method.unet import ScoreUNet
 
@@ -77,12 +77,3 @@ def test_the_authors_plain_state_dict_is_evaluated_at_192(textures_root, tmp_pat
     assert read_result(tmp_path / "eval" / "result.json").note() == "checkpoint authors.pth; N 1 (paper 3); width 8 (paper 64)"
     assert json.loads((tmp_path / "eval" / "result.json").read_text()) == record
     assert len(list((tmp_path / "eval" / "overlays").iterdir())) == 2
-
-
-@pytest.mark.parametrize("labels, count, expected", [
-    ([0] * 4 + [1] * 8, 4, [0, 4, 7, 11]),  # 3 defective spread over 4..11, 1 good
-    ([1, 1, 1], 8, [0, 1, 2]),  # fewer images than asked, no good ones
-    ([0, 0, 1], 8, [0, 1, 2]),
-])
-def test_overlays_sample_mostly_defective_images_evenly(labels, count, expected):
-    assert overlay_indices(torch.tensor(labels), count) == expected

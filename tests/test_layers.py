@@ -49,7 +49,7 @@ def test_every_part_has_a_layer():
 
 def test_the_top_level_holds_packages_and_entry_modules_only():
     modules = {p.name for p in SRLIB.glob("*.py")}
-    assert modules <= {"__init__.py", "__main__.py", "errors.py", "atomic.py", "make.py", "bench.py"}
+    assert modules <= {"__init__.py", "__main__.py", "errors.py", "atomic.py", "make.py"}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.relative_to(SRLIB).as_posix())

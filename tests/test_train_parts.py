@@ -19,7 +19,7 @@ import srlib.run.device
 from srlib.run.device import pick_device, set_precision
 from srlib.run.ema import ema_of
 from srlib.errors import SrlibError
-from srlib.run.train import _rng_states, _set_rng_states, epoch_batches, noise_seed
+from srlib.run.resume import epoch_batches, noise_seed, rng_states, set_rng_states
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,9 +143,9 @@ def test_noise_seeds_differ_by_seed_rank_and_step():
 def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):
     torch.manual_seed(1), np.random.seed(2), random.seed(3)
     np.random.standard_normal()  # leaves a cached Gaussian in numpy's state
-    save_torch(_rng_states(), tmp_path / "rng.pt")
+    save_torch(rng_states(), tmp_path / "rng.pt")
     expected = (torch.rand(3), np.random.standard_normal(3), [random.random() for _ in range(3)], random.gauss(0, 1))
-    _set_rng_states(torch.load(tmp_path / "rng.pt", weights_only=True))
+    set_rng_states(torch.load(tmp_path / "rng.pt", weights_only=True))
     again = (torch.rand(3), np.random.standard_normal(3), [random.random() for _ in range(3)], random.gauss(0, 1))
     assert torch.equal(expected[0], again[0]) and np.array_equal(expected[1], again[1])
     assert expected[2:] == again[2:]

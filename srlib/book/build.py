@@ -6,41 +6,37 @@
     python -m srlib.book --no-html            # only execute the notebooks
 
 The notebooks listed in ``_toc.yml`` are executed in order (a chapter after
-the chapters its metadata says it depends on) with their default parameters into a staging copy of the book (``_build/src``: the configuration,
-``book/`` and the executed ``notebooks/``), which is then built with
+the chapters its metadata says it depends on) with their default parameters
+into a staging copy of the book (``_build/src``: the configuration, ``book/``,
+``srlib/`` and the executed ``notebooks/``), which is then built with
 ``jupyter-book build -W`` (a Sphinx warning fails the build) and notebook
 execution switched off. A notebook is not executed again while neither it,
 its parameters nor srlib's sources have changed. The executed notebooks are
 kept: the tests read the numbers each chapter records from them.
 
-The JavaScript the pages load (the ipywidgets embed manager, MathJax) is
-downloaded from the npm registry at the first build, checked against the
-sha512 pinned below, and cached in ``_build/vendor``: it is several MB, too
-large to keep in the repository, and it must be served by the book itself so
-that the HTML works offline. Python does the download, so the build needs no
-Node.js.
+The JavaScript the pages load is downloaded once and cached in
+``_build/vendor`` (:mod:`srlib.book.vendor`). The staging copy also holds
+srlib's sources, which the chapters show with ``literalinclude``.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import base64
 import hashlib
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import yaml
 
+from srlib.book import say
+from srlib.book.vendor import vendor_assets
 from srlib.errors import SrlibError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,40 +45,8 @@ STAGE = BUILD / "src"
 FAILED_NOTEBOOKS = BUILD / "failed"
 # srlib modules whose changes cannot change a chapter's outputs.
 # Code no chapter runs: editing it re-executes nothing.
-NOT_IMPORTED_BY_NOTEBOOKS = ("srlib/book/", "srlib/cli/", "srlib/make.py", "srlib/__main__.py", "srlib/bench.py")
+NOT_IMPORTED_BY_NOTEBOOKS = ("srlib/book/", "srlib/cli/", "srlib/make.py", "srlib/__main__.py", "srlib/bench/")
 VENDOR = BUILD / "vendor"
-NPM_REGISTRY = "https://registry.npmjs.org"
-# The "dist.integrity" of each package's registry metadata (what npm itself checks).
-INTEGRITY = {
-    "@jupyter-widgets/html-manager@1.0.15":
-        "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
-    "mathjax@3.2.2":
-        "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
-}
-# npm package -> {path inside the package: path under book/_static/npm/}.
-VENDORED = {
-    "@jupyter-widgets/html-manager@1.0.15": {
-        "dist/embed.js": "html-manager/embed.js",
-        "dist/embed.js.LICENSE.txt": "html-manager/embed.js.LICENSE.txt",
-        # Font Awesome, which the widgets' stylesheet (inside embed.js) loads from beside it.
-        "dist/*.woff2": "html-manager",
-        "package.json": "html-manager/package.json",  # names the licence (BSD-3-Clause)
-    },
-    "mathjax@3.2.2": {
-        "es5/tex-chtml.js": "mathjax/tex-chtml.js",
-        "es5/input/tex/extensions": "mathjax/input/tex/extensions",
-        "es5/output/chtml/fonts/woff-v2": "mathjax/output/chtml/fonts/woff-v2",
-        "es5/ui": "mathjax/ui",
-        "es5/a11y": "mathjax/a11y",
-        "LICENSE": "mathjax/LICENSE",
-    },
-}
-
-
-def say(message: str) -> None:
-    print(f"[srlib.book] {message}", flush=True)
-
-
 # --- the table of contents -------------------------------------------------------
 
 
@@ -302,86 +266,22 @@ def execute_all(notebooks: list[Path], parameters: dict | None = None, force: bo
 # --- the staging copy and the HTML -----------------------------------------------
 
 
-def npm_tarball(spec: str) -> str:
-    """The registry URL of a pinned package's tarball: ``@scope/name@1.0`` -> ``.../@scope/name/-/name-1.0.tgz``."""
-    name, version = spec.rsplit("@", 1)
-    return f"{NPM_REGISTRY}/{name}/-/{name.split('/')[-1]}-{version}.tgz"
-
-
-def download(url: str) -> bytes:
-    """The bytes at ``url``, with a progress bar (honours ``https_proxy``)."""
-    from tqdm import tqdm
-
-    with urllib.request.urlopen(url, timeout=60) as response, \
-            tqdm(total=int(response.headers.get("Content-Length") or 0) or None, unit="B", unit_scale=True,
-                 desc=url.rsplit("/", 1)[-1], leave=False) as bar:
-        chunks = []
-        while chunk := response.read(1 << 16):
-            chunks.append(chunk)
-            bar.update(len(chunk))
-    return b"".join(chunks)
-
-
-def fetch_npm(spec: str, dest: Path) -> Path:
-    """Unpack the pinned npm package ``spec`` into ``dest``; returns ``dest``.
-
-    The tarball is refused unless its sha512 is the one pinned in ``INTEGRITY``.
-    """
-    url = npm_tarball(spec)
-    try:
-        data = download(url)
-    except OSError as err:  # urllib's URLError and timeouts are OSErrors
-        raise SrlibError(f"cannot download {url} ({getattr(err, 'reason', err)}): the book serves {spec} "
-                         "itself and takes it once from the npm registry; connect to the internet "
-                         "(or set https_proxy) and build again") from None
-    digest = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
-    if digest != INTEGRITY[spec]:
-        raise SrlibError(f"{url} is not the pinned {spec} (its sha512 is {digest}, expected {INTEGRITY[spec]}); "
-                         "nothing was unpacked: check the network or proxy and build again")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            tar.extractall(tmp, filter="data")
-        if dest.exists():
-            shutil.rmtree(dest)
-        shutil.move(Path(tmp) / "package", dest)
-    return dest
-
-
-def vendor_assets(static: Path, vendor: Path = VENDOR) -> None:
-    """Copy the pinned JavaScript into ``static/npm`` (fetched once into ``vendor``)."""
-    for spec, files in VENDORED.items():
-        package = vendor / spec.replace("/", "__")
-        if not package.exists():
-            say(f"downloading {spec} from the npm registry (once; cached in {vendor})")
-            fetch_npm(spec, package)
-        for source, target in files.items():
-            # A pattern copies its matches into the target folder.
-            pairs = ([(src, static / "npm" / target / src.name) for src in package.glob(source)]
-                     if "*" in source else [(package / source, static / "npm" / target)])
-            if not pairs or not all(src.exists() for src, _ in pairs):
-                raise SrlibError(f"{spec} has no {source}: delete {package} to fetch it again")
-            for src, dst in pairs:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                if src.is_dir():
-                    shutil.copytree(src, dst, dirs_exist_ok=True)
-                else:
-                    shutil.copy2(src, dst)
-
-
 def stage(notebooks: list[Path]) -> None:
-    """Lay out ``_build/src``: configuration, prose, vendored JS and every chapter.
+    """Lay out ``_build/src``: configuration, prose, srlib's sources, vendored JS and every chapter.
 
-    A chapter with no executed copy yet (possible with ``--only``) is staged
-    as it is, without outputs.
+    The sources are there for the chapters' ``literalinclude`` (``../srlib/...``
+    from ``notebooks/``); ``only_build_toc_files`` keeps Sphinx from reading
+    them as pages. A chapter with no executed copy yet (possible with
+    ``--only``) is staged as it is, without outputs.
     """
     STAGE.mkdir(parents=True, exist_ok=True)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(ROOT / name, STAGE / name)
-    if (STAGE / "book").exists():
-        shutil.rmtree(STAGE / "book")
-    shutil.copytree(ROOT / "book", STAGE / "book", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    vendor_assets(STAGE / "book" / "_static")
+    for folder, ignore in (("book", (".ipynb_checkpoints",)), ("srlib", ("__pycache__", "*.pyc"))):
+        if (STAGE / folder).exists():
+            shutil.rmtree(STAGE / folder)
+        shutil.copytree(ROOT / folder, STAGE / folder, ignore=shutil.ignore_patterns(*ignore))
+    vendor_assets(STAGE / "book" / "_static", VENDOR)
     wanted = {staged(nb) for nb in notebooks}
     for old in (STAGE / "notebooks").glob("*.ipynb"):
         if old not in wanted:  # dropped from the toc

@@ -16,16 +16,10 @@ from srlib.errors import SrlibError
 
 # How many draws share a forward pass on a CPU: as many as fit in this many
 # pixels (B * H * W per draw). Small passes are dominated by per-layer
-# overhead and gain from batching; large ones lose to cache misses. Measured
-# (width 64, N = 3, fp32, channels_last, 1 thread, CPU time, on the shared
-# 2-core machine; ``python -m srlib.bench --draws-per-pass`` re-measures
-# it), time per image with all 3
-# draws in one pass relative to one draw per pass: 0.69 at 1x64x64, 0.87 at
-# 2x64x64, 0.91 at 1x96x96, 0.95 at 4x64x64, 0.97 at 1x128x128, but 1.03 at
-# 1x192x192 (1.06 without channels_last). So 64 px runs its 3 draws at once
-# and 192 px one at a time. (Two threads, wall clock, under a load of 4-8 from
-# other processes favoured batching at both sizes, 0.52 and 0.76: thread
-# contention, not the cost of the computation.)
+# overhead and gain from batching; large ones lose to cache misses, so small
+# images run their draws at once and the paper's 192 px one at a time.
+# ``python -m srlib.bench --draws-per-pass`` measures it; the Performance page
+# has the ratios this threshold was chosen by.
 CPU_PIXELS_PER_PASS = 3 * 128 * 128
 
 
@@ -134,8 +128,8 @@ def anomaly_map(raw: torch.Tensor, out_size=256, resize: str = "bilinear", kerne
         raise SrlibError(f"unknown resize {resize!r}: use 'bilinear' (the authors' code) or 'lanczos' (the paper)")
     if kernel < 1 or kernel % 2 == 0:
         raise SrlibError(f"mean-filter kernel {kernel} must be an odd number >= 1 (the paper uses 31)")
-    # A column pass then a row pass: 2k additions a pixel instead of k*k (10x
-    # faster at k = 31), the same mean to ~1e-6 relative in float32.
+    # A column pass then a row pass: 2k additions a pixel instead of k*k; the
+    # same mean up to float32 rounding (the Performance page has both figures).
     half = kernel // 2
     maps = F.avg_pool2d(maps, (kernel, 1), stride=1, padding=(half, 0), count_include_pad=True)
     return F.avg_pool2d(maps, (1, kernel), stride=1, padding=(0, half), count_include_pad=True)

@@ -172,15 +172,12 @@ class TrainConfig:
         return [f"{k} {mine[k]!r} -> {theirs[k]!r}" for k in mine if k not in ignore and mine[k] != theirs[k]]
 
 
-# The cpu preset, chosen by measurement on the bundled data (srlib data
-# textures: 80 training images of 128 px per category; learning curves in
-# book/performance.md). At 64 px the score model learns the coin slowly (image
-# AUROC 0.54, 0.67, 0.62, 0.67, 0.72, 0.83 after 10, 20, 40, 80, 160, 240
-# epochs) and the small defects shrink to a pixel or two; at 128 px, 25 epochs
-# (125 steps, about the cost of 100 epochs at 64 px) reach 0.82 on the coin.
-# Batch 8 and lr 3e-3 learnt no faster per image than batch 16 and lr 1e-3;
-# bf16 autocast is 1.45x slower than fp32 at this width on this CPU. No lr
-# drops in so short a schedule.
+# The cpu preset, chosen by measurement on the bundled data (the learning
+# curves are on the book's Performance page): at 64 px the coin is learnt
+# slowly and its small defects shrink to a pixel or two, so 128 px; 25 epochs
+# there cost about what 100 do at 64 px. A smaller batch with a larger lr
+# learnt no faster per image, and bf16 is slower than fp32 at this width on a
+# CPU. No lr drops in so short a schedule.
 CPU_PRESET = dict(
     epochs=25,
     image_size=128,

@@ -4,11 +4,11 @@
 quietly use TF32 for convolutions on Ampere and later); ``tf32`` lets CUDA
 matmuls and convolutions use TF32; ``bf16`` runs the forward pass under
 bfloat16 autocast, on a GPU or on a CPU with bfloat16 instructions
-(AVX512-BF16 or AMX): a training step at 192 px was 2.3x faster than fp32 on
-this project's Xeon (``python -m srlib.bench --precision bf16``); a CPU
+(AVX512-BF16 or AMX), where it is faster than fp32 for the paper's network
+(``python -m srlib.bench --precision bf16``; the Performance page); a CPU
 without them emulates bfloat16 and is slower, so it is refused there.
-``channels_last`` is used on CUDA and on CPU, where it is about 20% faster
-with identical maps.
+``channels_last`` is used on CUDA and on CPU, where it is faster with
+identical maps.
 """
 
 from __future__ import annotations

@@ -19,18 +19,16 @@ its output folder
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from srlib import __version__
-from srlib.atomic import output_folder, write_bytes, write_text
+from srlib.atomic import output_folder, write_text
 from srlib.errors import SrlibError
 from srlib.run.config import AUTO_K, EvalConfig
 from srlib.run.kselect import KChoice, select_k_for_checkpoint
@@ -197,46 +195,8 @@ def evaluate_checkpoint(
         "timing": {"seconds": result.seconds, "seconds_per_image": result.seconds / len(test), "device": str(device)},
         "srlib_version": __version__,
     }
+    from srlib.run.pictures import save_overlays
+
     save_overlays(test, result, out / OVERLAYS, n_overlays)
     write_text(out / RESULT, json.dumps(record, indent=2) + "\n")
     return record
-
-
-def overlay_indices(labels: torch.Tensor, count: int) -> list[int]:
-    """Up to ``count`` test images, evenly spread: three quarters defective, the rest good."""
-    defective = torch.nonzero(labels == 1).flatten().tolist()
-    good = torch.nonzero(labels == 0).flatten().tolist()
-    n_defective = min(len(defective), max(count - min(len(good), count // 4), 0))
-    n_good = min(len(good), count - n_defective)
-
-    def spread(items, n):
-        return [items[int(i)] for i in np.linspace(0, len(items) - 1, n)] if n else []
-
-    return sorted(spread(defective, n_defective) + spread(good, n_good))
-
-
-def save_overlays(dataset, result: EvalResult, folder: Path, count: int = 8) -> list[Path]:
-    """Write input | map over input | ground truth strips for a sample of test images."""
-    from matplotlib import colormaps
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    low, high = np.quantile(result.maps.numpy(), [0.01, 0.99])  # one colour scale for the category
-    written = []
-    for index in overlay_indices(result.labels, count):
-        item = dataset[index]
-        side = result.maps.shape[-1]
-        image = Image.fromarray(((item["image"].permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8))
-        image = image.resize((side, side), Image.Resampling.BILINEAR)
-        heat = np.clip((result.maps[index, 0].numpy() - low) / max(high - low, 1e-12), 0, 1)
-        colours = Image.fromarray((colormaps["inferno"](heat)[..., :3] * 255).astype(np.uint8))
-        mask = Image.fromarray((result.masks[index, 0].numpy() * 255).astype(np.uint8)).convert("RGB")
-        strip = Image.new("RGB", (3 * side, side))
-        for column, panel in enumerate((image, Image.blend(image, colours, 0.6), mask)):
-            strip.paste(panel, (column * side, 0))
-        buffer = io.BytesIO()
-        strip.save(buffer, format="PNG")
-        path = folder / f"{index:03d}_{item['defect']}.png"
-        write_bytes(path, buffer.getvalue())
-        written.append(path)
-    return written

@@ -31,6 +31,7 @@ from srlib.atomic import atomic_write, write_text
 from srlib.errors import SrlibError
 from srlib.run.config import EvalConfig
 from srlib.run.files import GALLERY, K_SWEEP
+from srlib.run.pictures import colour_range, scaled, strip
 
 # The log grid of k: the paper's k = 1e-3 in the middle, two decades either side.
 K_GRID = (1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 1e-1)
@@ -142,9 +143,9 @@ def make_gallery(sweep: dict, test, dataset: str, category: str, count: int = 4,
     maps, low, high = [], [], []
     for k in ks:
         result = sweep[k]
-        lo, hi = np.quantile(result.maps.numpy(), [0.01, 0.99])
+        lo, hi = colour_range(result.maps.numpy())
         resized = F.interpolate(result.maps[indices], size=(size, size), mode="bilinear", align_corners=False)
-        maps.append(np.clip((resized[:, 0].numpy() - lo) / max(hi - lo, 1e-30), 0, 1))
+        maps.append(scaled(resized[:, 0].numpy(), lo, hi))
         low.append(lo)
         high.append(hi)
     return Gallery(dataset, category, np.asarray(ks, float), [test.defects[i] for i in indices], images,
@@ -219,21 +220,21 @@ def plot_radar(ax, spokes: dict[str, dict[float, float]], fixed_k: float = 1e-3)
 
 
 def plot_gallery(galleries: list[Gallery], k: float, per_category: int = 4, per_row: int = 2, size: float = 1.5):
-    """Input | map at ``k`` | ground truth for up to ``per_category`` images of each gallery (the paper's Fig. 4)."""
+    """Input | map at ``k`` | ground truth for up to ``per_category`` images of each gallery (the paper's Fig. 4).
+
+    Each image is one :func:`srlib.run.pictures.strip` of the map alone (no blend).
+    """
     import matplotlib.pyplot as plt
 
     panels = [(g, i) for g in galleries for i in range(min(per_category, len(g.defects)))]
     rows = max(1, -(-len(panels) // per_row))
-    fig, axes = plt.subplots(rows, 3 * per_row, figsize=(3 * per_row * size, rows * size), squeeze=False,
+    fig, axes = plt.subplots(rows, per_row, figsize=(3 * per_row * size, rows * size), squeeze=False,
                              constrained_layout=True)
     for ax in axes.flat:
         ax.set_axis_off()
     for n, (gallery, i) in enumerate(panels):
-        where = axes[n // per_row, 3 * (n % per_row):3 * (n % per_row) + 3]
+        ax = axes[n // per_row, n % per_row]
         at = int(np.argmin(np.abs(np.log(gallery.ks) - np.log(k))))
-        where[0].imshow(gallery.images[i])
-        where[1].imshow(gallery.maps[at, i], cmap="inferno", vmin=0, vmax=1)
-        where[2].imshow(gallery.masks[i], cmap="gray", vmin=0, vmax=1)
-        where[0].set_title(f"{gallery.category}: {gallery.defects[i]}", fontsize=7, loc="left")
-        where[1].set_title(f"k = {gallery.ks[at]:g}", fontsize=7)
+        ax.imshow(strip(gallery.images[i], gallery.maps[at, i], gallery.masks[i], blend=1.0))
+        ax.set_title(f"{gallery.category}: {gallery.defects[i]}, k = {gallery.ks[at]:g}", fontsize=7, loc="left")
     return fig

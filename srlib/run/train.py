@@ -14,15 +14,8 @@
 ``log.jsonl``
     One JSON line per epoch: epoch, step, loss, lr, images_per_s, seconds.
 
-Exact resumption. The random numbers of a run are a pure function of the
-seed and the position: the data order of epoch e is ``DistributedSampler``'s
-permutation for ``seed + e`` (one process or many), and the noise of step s
-on rank r comes from a generator seeded with ``(seed, r, s)``. So a run
-killed at any moment (even mid-write: writes are atomic) and resumed from
-its last checkpoint recomputes exactly the steps it lost; on CPU its EMA
-ends bit-identical to an uninterrupted run's. The global torch, CUDA, numpy
-and Python RNG states are saved and restored too, for any code that draws
-from them.
+Exact resumption: a run killed at any moment and resumed from its last
+checkpoint recomputes exactly the steps it lost (see :mod:`srlib.run.resume`).
 
 More than one device. Under ``torchrun --nproc_per_node N`` the same call
 trains with DistributedDataParallel (nccl on CUDA, gloo on CPU): the global
@@ -38,8 +31,8 @@ and at the end of an epoch. ``python -m srlib.bench`` measures the step
 against a plainly written one.
 
 The ``cpu`` preset (width 16, 128 px, 25 epochs = 125 steps of 16) trains one
-bundled category in minutes on a CPU; the learning curves behind it are in
-``book/performance.md``, and the book's models trained with it (with their
+bundled category in minutes on a CPU; the learning curves behind it are on
+the book's Performance page, and the book's models trained with it (with their
 metrics) in ``notebooks/weights``.
 """
 
@@ -49,26 +42,24 @@ import dataclasses
 import json
 import math
 import os
-import random
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from srlib import __version__
-from srlib.atomic import append_text, output_folder, remove_stale_temporaries, save_torch, write_text
-from srlib.run.config import IMAGES, TrainConfig, config_from, save_config
+from srlib.atomic import append_text, output_folder, remove_stale_temporaries, save_torch
+from srlib.run.config import IMAGES, TrainConfig, save_config
 from srlib.run.device import memory_format, pick_device, set_precision
 from srlib.run.ema import ema_of
 from srlib.run.files import CHECKPOINT, CONFIG, LOG, TRAIN_FORMAT, WEIGHTS
+from srlib.run.resume import (StopSignal, epoch_batches, noise_seed, previous_checkpoint, rng_states,
+                              set_rng_states, truncate_log)
 from srlib.errors import SrlibError
 
 SYNC_EVERY = 32  # steps between host-device synchronisations within an epoch
@@ -108,19 +99,6 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
     finally:
         if world > 1:
             dist.destroy_process_group()
-
-
-def noise_seed(seed: int, rank: int, step: int) -> int:
-    """Seed of the noise of one step on one process: a hash of the three."""
-    words = np.random.SeedSequence([seed, rank, step]).generate_state(2)
-    return (int(words[0]) << 31) ^ int(words[1])
-
-
-def epoch_batches(n_images: int, epoch: int, seed: int, batch_size: int, rank: int = 0, world: int = 1):
-    """This process's index batches for ``epoch``: shuffled by ``seed + epoch``, last batch kept."""
-    sampler = DistributedSampler(range(n_images), num_replicas=world, rank=rank, shuffle=True, seed=seed)
-    sampler.set_epoch(epoch)
-    return torch.tensor(list(sampler)).split(batch_size // world)
 
 
 def _start_processes(config: TrainConfig) -> tuple[int, int, torch.device]:
@@ -163,35 +141,6 @@ def load_images(config: TrainConfig, device: torch.device) -> tuple[torch.Tensor
     return torch.cat([batch["image"] for batch in DataLoader(dataset, batch_size=64)]).to(device), dataset.paths
 
 
-class _StopSignal:
-    """Turns SIGTERM/SIGINT into a request to stop after the current step.
-
-    A second SIGINT interrupts at once (checkpoints are atomic, so nothing is lost but the steps since the last one).
-    """
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self):
-        self.name: str | None = None
-        self.previous = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():  # signals can only be caught there
-            for sig in self.SIGNALS:
-                self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum, frame):
-        if self.name is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.name = signal.Signals(signum).name
-        print(f"\nsrlib: {self.name} received: saving a checkpoint after this step", file=sys.stderr, flush=True)
-
-
 class _Run:
     """One training run: the state and the loop."""
 
@@ -200,7 +149,7 @@ class _Run:
         self.progress = progress and rank == 0
         self.autocast = set_precision(device, config.precision)
         self.memory_format = memory_format(device, config.channels_last)
-        previous = self._previous_checkpoint(resume)
+        previous = previous_checkpoint(out, config, resume, rank, world)
         paths = None
         if images is None:
             images, paths = load_images(config, device)
@@ -237,43 +186,9 @@ class _Run:
         if rank == 0:
             save_config(config, out / CONFIG)
             remove_stale_temporaries(out / CHECKPOINT)
-            _truncate_log(out / LOG, self.epoch)  # epochs after the checkpoint will be logged again
+            truncate_log(out / LOG, self.epoch)  # epochs after the checkpoint will be logged again
 
     # -- checkpoints ----------------------------------------------------------------
-    def _previous_checkpoint(self, resume: bool) -> dict | None:
-        path = self.out / CHECKPOINT
-        if not path.exists():
-            if resume and self.rank == 0:
-                print(f"srlib: no checkpoint in {self.out} yet: starting from the beginning", file=sys.stderr)
-            return None
-        if not resume:
-            raise SrlibError(f"{self.out} already holds a training run: add --resume to continue it, or choose another --out")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise SrlibError(f"cannot read {path} ({type(err).__name__}): delete it to start over") from None
-        if not isinstance(state, dict) or state.get("format") != TRAIN_FORMAT:
-            raise SrlibError(f"{path} is not an srlib training checkpoint ({TRAIN_FORMAT}): choose another --out")
-        differences = config_from(state.get("config"), f"the configuration saved in {path}").differences(self.config)
-        if differences:
-            raise SrlibError(
-                f"--resume refused: the configuration differs from the run in {self.out} (saved -> requested: "
-                + ", ".join(differences)
-                + "): repeat the original options, or choose another --out"
-            )
-        if state["epoch"] > self.config.epochs:
-            raise SrlibError(
-                f"--epochs {self.config.epochs} is fewer than the {state['epoch']} epochs {self.out} already trained: "
-                f"pass --epochs {state['epoch']} or more"
-            )
-        if state["world_size"] != self.world and self.rank == 0:
-            print(
-                f"srlib: resuming a {state['world_size']}-process run with {self.world}: "
-                "it continues, but no longer bit-identically",
-                file=sys.stderr,
-            )
-        return state
-
     def _restore(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.ema.module.load_state_dict(state["ema"])
@@ -282,7 +197,7 @@ class _Run:
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]
         self.epoch_loss, self.epoch_images, self.epoch_seconds = state["epoch_totals"]
-        _set_rng_states(state["rng"])
+        set_rng_states(state["rng"])
 
     def _save(self) -> None:
         if self.rank != 0:
@@ -301,7 +216,7 @@ class _Run:
             "step": self.step,
             "epoch_totals": [self.epoch_loss, self.epoch_images, self.epoch_seconds],
             "world_size": self.world,
-            "rng": _rng_states(),
+            "rng": rng_states(),
         }
         save_torch(state, self.out / CHECKPOINT)
 
@@ -319,7 +234,7 @@ class _Run:
         )
         # On a CPU the paper's schedule takes days: say so with this machine's rate.
         cost_from = self.step + 1 if self.rank == 0 and self.device.type == "cpu" and config.preset == "paper" else None
-        with _StopSignal() as stop, bar:
+        with StopSignal() as stop, bar:
             while self.epoch < config.epochs:
                 batches = epoch_batches(len(self.images), self.epoch, config.seed, config.batch_size, self.rank, self.world)
                 # One copy of the epoch's order to the device: indexing with a
@@ -360,7 +275,7 @@ class _Run:
                 score_holdout(self.ema.module, *self.held, config.image_size, self.out, self.progress)
         return TrainOutcome(self.out, self.epoch, self.step, True)
 
-    def _sync(self, stop: _StopSignal, bar) -> bool:
+    def _sync(self, stop: StopSignal, bar) -> bool:
         """Bring the pending losses to the host (one synchronisation); True if any process was signalled.
 
         Adds them to the epoch's totals, and stops the run at the first
@@ -442,48 +357,3 @@ def train_step(net, model, ema, optimizer, x: torch.Tensor, generator: torch.Gen
     optimizer.step()
     ema.update_parameters(model)
     return loss.detach()
-
-
-def _truncate_log(path: Path, epochs_done: int) -> None:
-    """Keep the log lines of the first ``epochs_done`` epochs only (and no line cut short by a kill)."""
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines(keepends=True)
-    kept = [line for line in lines if line.endswith("\n") and _logged_epoch(line) <= epochs_done]
-    if kept != lines:
-        write_text(path, "".join(kept))
-
-
-def _logged_epoch(line: str) -> float:
-    try:
-        return json.loads(line)["epoch"]
-    except (ValueError, KeyError, TypeError):
-        return math.inf
-
-
-def _rng_states() -> dict:
-    kind, keys, position, has_gauss, cached = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-        "python": _python_rng_state(),
-    }
-
-
-def _python_rng_state() -> dict:
-    version, internal, gauss_next = random.getstate()
-    return {"version": version, "internal": list(internal), "gauss_next": gauss_next}
-
-
-def _set_rng_states(states: dict) -> None:
-    torch.set_rng_state(states["torch"])
-    if states["cuda"] and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(states["cuda"])
-    numpy = states["numpy"]
-    np.random.set_state(
-        ("MT19937", numpy["keys"].numpy().astype(np.uint32), numpy["position"], numpy["has_gauss"], numpy["cached_gaussian"])
-    )
-    python = states["python"]
-    random.setstate((python["version"], tuple(python["internal"]), python["gauss_next"]))

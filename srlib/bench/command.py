@@ -1,153 +1,27 @@
-"""Speed of srlib against a plain baseline, measured in one process.
-
-    python -m srlib.bench                         # CPU: width 64 at 64 and 192 px, a few minutes on 2 cores
-    python -m srlib.bench --threads 1 --clock cpu # the cross-check least disturbed by other processes
-    python -m srlib.bench --device cuda --batch 16 --repeats 10 --json bench.json
-
-For each image size, on the same weights, images and noise:
-
-evaluation
-    images/s of srlib (``restoration_error`` then ``anomaly_map``, the model
-    in srlib's memory format) and of the plain baseline written below (the
-    authors' loop: one draw at a time, contiguous tensors, ``torch.no_grad``),
-    the largest difference between their maps relative to the largest map
-    value, the FLOPs of an image (convolutions and matrix products, counted
-    by torch's ``FlopCounterMode``), the GFLOP/s that achieves and the rate
-    of a large fp32 matrix product measured in the same rounds;
-training
-    images/s of srlib's training step (``srlib.run.train.train_step``: fused
-    AdamW, one foreach EMA update, srlib's memory format, the loss left on
-    the device) and of a plain step (AdamW without foreach or fused kernels,
-    the EMA parameter by parameter, contiguous, ``loss.item()`` every step);
-memory
-    peak memory of one call of each: on CUDA the allocator's peak above what
-    was allocated before; on the CPU the growth of the resident set (VmHWM
-    after the call, reset before it, minus VmRSS before it).
-
-Baseline and srlib take turns round after round, in alternating order, and
-medians are reported, so load from other processes falls on both alike.
-``--clock cpu`` times with the process's CPU time (all threads together):
-with ``--threads 1`` it is the measurement least disturbed by a busy machine.
-"""
+"""``python -m srlib.bench``: one image size at a time, the report, the command line (see :mod:`srlib.bench`)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import json
 import os
-import re
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+import srlib.bench
 from srlib.atomic import write_text
+from srlib.bench.measure import count_flops, interleaved_times, matmul_job, peak_memory_mib, relative_difference
+from srlib.bench.sides import N_DRAWS, PlainTrainer, SrlibTrainer, plain_anomaly_map, plain_restoration_error
+from srlib.method.restoration import anomaly_map, restoration_error
+from srlib.method.unet import ScoreUNet
 from srlib.run.checkpoint import load_score_model
 from srlib.run.config import PRECISIONS, TrainConfig
 from srlib.run.device import memory_format, pick_device, set_precision
-from srlib.run.ema import warmup_decay
-from srlib.method.restoration import anomaly_map, restoration_error
-from srlib.method.sde import dsm_loss
-from srlib.run.train import make_optimizer, train_step
-from srlib.method.unet import ScoreUNet, upsample_to
-
-K = 1e-3
-N_DRAWS = 3
-MASK_SIZE = 256
-MEAN_FILTER = 31
-
-
-# -- the plain baseline: the authors' loops, written plainly -------------------------
-def plain_forward(model: ScoreUNet, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """The score network as the authors' code runs it (every operation out of place), on ``model``'s layers."""
-
-    def swish(h):
-        return h * torch.sigmoid(h)
-
-    def double_conv(block, h):
-        conv1, norm1, _, conv2, norm2, _ = block.double_conv
-        return swish(norm2(conv2(swish(norm1(conv1(h))))))
-
-    embedding = swish(model.embed(k))
-    h = double_conv(model.inc, x) + model.dense_in(embedding)
-    skips = []
-    for level in range(1, model.LEVELS + 1):
-        skips.append(h)
-        down = getattr(model, f"down{level}").maxpool_conv
-        h = double_conv(down[1], down[0](h)) + getattr(model, f"dense_d{level}")(embedding)
-    for level in range(1, model.LEVELS + 1):
-        skip = skips.pop()
-        h = torch.cat([skip, upsample_to(h, skip.shape[-2:])], dim=1)
-        h = double_conv(getattr(model, f"up{level}").conv, h) + getattr(model, f"dense_u{level}")(embedding)
-    return model.outc(h) / model.sde.marginal_std(k)[:, None, None, None]
-
-
-def plain_restoration_error(model, x: torch.Tensor, noise: torch.Tensor, k: float = K) -> torch.Tensor:
-    """Algorithm 1 one draw at a time, in contiguous memory, autograd off with no_grad."""
-    times = torch.full((x.shape[0],), k, device=x.device)
-    std = model.sde.marginal_std(times)[:, None, None, None]
-    total = 0
-    with torch.no_grad():
-        for eps in noise:
-            n = eps * std
-            score = plain_forward(model, x + n, times)
-            total = total + ((score * std**2 + n) ** 2).mean(dim=1, keepdim=True)
-    return total / len(noise)
-
-
-def plain_anomaly_map(raw: torch.Tensor) -> torch.Tensor:
-    """Bilinear resize to the masks' size, then the 31x31 mean filter counting the zero padding."""
-    maps = F.interpolate(raw, size=(MASK_SIZE, MASK_SIZE), mode="bilinear", align_corners=False)
-    return F.avg_pool2d(maps, MEAN_FILTER, stride=1, padding=MEAN_FILTER // 2, count_include_pad=True)
-
-
-class PlainTrainer:
-    """A training step as plainly written: per-parameter AdamW, EMA loop, loss.item() every step."""
-
-    def __init__(self, model: ScoreUNet, config: TrainConfig):
-        self.model = model
-        self.ema = [p.detach().clone() for p in model.parameters()]
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(trainable, lr=config.lr, betas=config.betas,
-                                           weight_decay=config.weight_decay, foreach=False, fused=False)
-        self.updates = 0
-
-    def step(self, x: torch.Tensor, generator: torch.Generator) -> float:
-        loss = dsm_loss(lambda h, k: plain_forward(self.model, h, k), x, self.model.sde, generator=generator)
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
-        self.updates += 1
-        decay = warmup_decay(self.updates)
-        with torch.no_grad():
-            for averaged, weight in zip(self.ema, self.model.parameters()):
-                averaged.copy_(decay * averaged + (1 - decay) * weight)
-        return loss.item()
-
-
-class SrlibTrainer:
-    """srlib's training step, set up as ``srlib.run.train`` sets up a run."""
-
-    def __init__(self, model: ScoreUNet, config: TrainConfig, device: torch.device):
-        from srlib.run.ema import ema_of
-
-        self.model = model.to(device, memory_format=memory_format(device, config.channels_last))
-        self.net = torch.compile(self.model) if config.compile else self.model
-        self.ema = ema_of(self.model, config.ema_decay)
-        self.optimizer = make_optimizer(self.model, config, device)
-        self.autocast = set_precision(device, config.precision)
-        self.config, self.device = config, device
-
-    def step(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        set_precision(self.device, self.config.precision)
-        x = x.contiguous(memory_format=memory_format(self.device, self.config.channels_last))
-        return train_step(self.net, self.model, self.ema, self.optimizer, x, generator, self.autocast)
 
 
 def mvtec_schedule_hours(images_per_s: float, epochs: int = 3000) -> dict[str, float]:
@@ -156,71 +30,6 @@ def mvtec_schedule_hours(images_per_s: float, epochs: int = 3000) -> dict[str, f
 
     hours = {category: epochs * images / images_per_s / 3600 for category, images in MVTEC_TRAIN_IMAGES.items()}
     return {"all_categories": sum(hours.values()), **hours}
-
-
-# -- measuring -----------------------------------------------------------------------
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _status_kib(field: str) -> int | None:
-    try:
-        match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
-    except OSError:
-        return None
-    return int(match.group(1)) if match else None
-
-
-def peak_memory_mib(run, device: torch.device) -> float | None:
-    """Peak memory one call of ``run`` adds, in MiB (None where it cannot be read)."""
-    _synchronize(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        run()
-        _synchronize(device)
-        return (torch.cuda.max_memory_allocated(device) - before) / 2**20
-    with contextlib.suppress(AttributeError, OSError):  # hand freed heap back, so that reuse counts as growth
-        ctypes.CDLL(None).malloc_trim(0)
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident set (Linux)
-    except OSError:
-        return None
-    before = _status_kib("VmRSS")
-    run()
-    after = _status_kib("VmHWM")
-    return None if before is None or after is None else (after - before) / 1024
-
-
-def count_flops(run) -> tuple[int, object]:
-    """FLOPs of one call (convolutions and matrix products, as torch counts them), and what it returned."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        returned = run()
-    return counter.get_total_flops(), returned
-
-
-def relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
-    """max |a - b| / max |b|."""
-    a, b = a.detach().double().cpu(), b.detach().double().cpu()
-    return float((a - b).abs().max() / b.abs().max())
-
-
-def interleaved_times(jobs: dict, repeats: int, clock, device: torch.device, bar) -> dict[str, list[float]]:
-    """Seconds of each job, round after round; odd rounds run the jobs in reverse order."""
-    times: dict[str, list[float]] = {name: [] for name in jobs}
-    for round_ in range(repeats):
-        names = list(jobs) if round_ % 2 == 0 else list(jobs)[::-1]
-        for name in names:
-            _synchronize(device)
-            start = clock()
-            jobs[name]()
-            _synchronize(device)
-            times[name].append(clock() - start)
-            bar.update()
-    return times
 
 
 # -- one image size ------------------------------------------------------------------
@@ -328,18 +137,6 @@ def bench_size(size: int, args, device: torch.device, clock, bar) -> dict:
     return result
 
 
-def matmul_job(n: int, device: torch.device):
-    """One n x n fp32 matrix product (IEEE fp32: TF32 off while it runs)."""
-    generator = torch.Generator().manual_seed(1)
-    a, b = (torch.randn(n, n, generator=generator).to(device) for _ in range(2))
-
-    def run():
-        set_precision(device, "fp32")
-        return a @ b
-
-    return run
-
-
 # -- the report ----------------------------------------------------------------------
 def report(results: dict) -> str:
     s = results["settings"]
@@ -380,7 +177,7 @@ def report(results: dict) -> str:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m srlib.bench", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m srlib.bench", description=srlib.bench.__doc__.split("\n\n")[0],
                                      epilog="Details: the module docstring (python -m pydoc srlib.bench).")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 192], help="image sides in pixels (default 64 192)")
     parser.add_argument("--width", type=int, default=64, help="U-Net width (64: the paper's network)")
@@ -451,7 +248,3 @@ def main(argv=None) -> int:
     if args.json:
         write_text(args.json, json.dumps(results, indent=2) + "\n")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

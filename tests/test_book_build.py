@@ -152,7 +152,7 @@ def test_dependencies_come_first_once_and_a_circle_is_refused(sandbox):
 
 @pytest.mark.slow
 def test_one_chapter_alone_runs_the_chapter_it_reads_from_first(sandbox):
-    first = write_notebook(sandbox / "notebooks" / "05_writes.ipynb", "open('x', 'w').write(str(seed))")
+    write_notebook(sandbox / "notebooks" / "05_writes.ipynb", "open('x', 'w').write(str(seed))")
     second = write_notebook(sandbox / "notebooks" / "06_reads.ipynb", "print(open('x').read())")
     reads = nbformat.read(second, as_version=4)
     reads.metadata["srlib_book"] = {"depends_on": ["05_writes"]}

@@ -213,3 +213,17 @@ def test_reproduce_k_auto_end_to_end(textures_root, tmp_path, capsys):
     capsys.readouterr()
     assert main(command) == 0  # the auto result counts as done for --k auto
     assert "1 categories, 1 already done" in capsys.readouterr().out
+
+
+def test_comparison_rows_by_hand():
+    sweep = {1e-4: {"image_auroc": 0.9, "pixel_auroc": 0.8, "aupro": 0.5},
+             1e-3: {"image_auroc": 0.8, "pixel_auroc": 0.9, "aupro": 0.6},
+             1e-2: {"image_auroc": 1.0, "pixel_auroc": 0.7, "aupro": 0.7}}
+    fixed, pseudo, oracle = kselect.comparison_rows(sweep, {"pseudo": [1e-4, 1e-2]})
+    assert (fixed["ks"], fixed["image_auroc"]) == ([1e-3], 0.8)
+    assert pseudo["image_auroc"] == pytest.approx(0.95) and pseudo["aupro"] == pytest.approx(0.6)
+    assert pseudo["image_auroc_share"] == pytest.approx(0.15 / 0.2)  # (0.95 - 0.8) / (1.0 - 0.8)
+    assert pseudo["pixel_auroc_share"] is None  # the fixed k is the best already: nothing to recover
+    assert pseudo["aupro_share"] == pytest.approx(0.0)
+    assert (oracle["ks"], oracle["image_auroc"], oracle["pixel_auroc"], oracle["aupro"]) == ([1e-2], 1.0, 0.9, 0.7)
+    assert kselect.oracle_share(0.8, 0.7, 0.9) == pytest.approx(-1.0)

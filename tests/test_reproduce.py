@@ -82,8 +82,8 @@ def config(root, **changes):
 def finished_folder(folder, record, ks):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / RESULT).write_text(json.dumps(record))
-    rows = ["dataset,category,subset,k,n_draws,image_auroc,pixel_auroc"]
-    rows += [f"textures,brick,all,{k!r},3,0.5,0.5" for k in ks]
+    rows = ["dataset,category,subset,k,n_draws,image_auroc,pixel_auroc,aupro"]
+    rows += [f"textures,brick,all,{k!r},3,0.5,0.5,0.5" for k in ks]
     (folder / K_SWEEP).write_text("\n".join(rows) + "\n")
 
 

@@ -35,7 +35,7 @@ def fake_result(seed, labels, size=4):
     maps = torch.from_numpy(rng.random((len(labels), 1, size, size))).float() + masks * 0.3
     scores = maps.flatten(1).amax(1)
     return EvalResult(maps, masks, labels, scores, roc_auc_score(labels, scores),
-                      roc_auc_score(masks.flatten(), maps.flatten()), 0.0, 0.0)
+                      roc_auc_score(masks.flatten(), maps.flatten()), rng.random(), 0.0)
 
 
 def test_rows_give_aurocs_over_all_images_and_over_good_plus_each_defect():
@@ -51,8 +51,9 @@ def test_rows_give_aurocs_over_all_images_and_over_good_plus_each_defect():
         assert row["image_auroc"] == pytest.approx(roc_auc_score(result.labels[keep], result.scores[keep]))
         if row["subset"] == ALL:
             assert row["pixel_auroc"] == pytest.approx(roc_auc_score(result.masks.flatten(), result.maps.flatten()))
+            assert row["aupro"] == result.aupro
         else:
-            assert row["pixel_auroc"] is None
+            assert row["pixel_auroc"] is None and row["aupro"] is None
         assert (row["dataset"], row["category"], row["n_draws"]) == ("textures", "brick", 3)
 
 

@@ -190,11 +190,45 @@ def choose(candidates: dict, criterion: str) -> float:
     return min(candidates, key=lambda k: (-candidates[k][criterion], abs(math.log(k / PAPER_K)), k))
 
 
-def oracle_share(fixed: float, chosen: float, oracle: float) -> float:
+def oracle_share(fixed: float, chosen: float, oracle: float) -> float | None:
     """The share of the oracle's gain over the fixed k that the chosen k recovers: (chosen - fixed) / (oracle - fixed).
 
     1: as good as the best k on the test labels; 0: no better than the fixed
-    k; negative: worse. NaN when the oracle gains nothing (nothing to recover).
+    k; negative: worse. None when the oracle gains nothing (nothing to recover).
     """
     gain = oracle - fixed
-    return (chosen - fixed) / gain if gain > 0 else math.nan
+    return (chosen - fixed) / gain if gain > 0 else None
+
+
+METRICS = ("image_auroc", "pixel_auroc", "aupro")
+
+
+def comparison_rows(sweep: dict, chosen: dict, fixed_k: float = PAPER_K) -> list[dict]:
+    """The table of chapter 7 for one category: the fixed k, each criterion's choices, the oracle.
+
+    Parameters
+    ----------
+    sweep : dict
+        ``{k: {"image_auroc", "pixel_auroc", "aupro"}}``, the test metrics at every k of the grid.
+    chosen : dict
+        ``{criterion: [k chosen with each seed]}``.
+
+    Returns
+    -------
+    list of dict
+        ``method``, ``ks`` and the metrics: at ``fixed_k``; at each criterion's
+        choices (the mean over seeds) with ``<metric>_share``, the
+        :func:`oracle_share` of each; and the oracle, each metric's maximum over
+        the grid (an upper bound: it is chosen on the test labels, per metric;
+        its ``ks`` are the image AUROC's best k).
+    """
+    fixed = {m: sweep[fixed_k][m] for m in METRICS}
+    oracle = {m: max(values[m] for values in sweep.values()) for m in METRICS}
+    rows = [{"method": f"k = {fixed_k:g}", "ks": [fixed_k], **fixed}]
+    for criterion, ks in chosen.items():
+        means = {m: float(np.mean([sweep[k][m] for k in ks])) for m in METRICS}
+        rows.append({"method": f"auto ({criterion})", "ks": list(ks), **means,
+                     **{f"{m}_share": oracle_share(fixed[m], means[m], oracle[m]) for m in METRICS}})
+    best = max(sweep, key=lambda k: (sweep[k]["image_auroc"], -abs(math.log(k / PAPER_K))))
+    rows.append({"method": "best k on test labels (upper bound)", "ks": [best], **oracle})
+    return rows

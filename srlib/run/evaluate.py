@@ -180,6 +180,7 @@ def evaluate_checkpoint(
     record = {
         "dataset": name,
         "layout": dataset,
+        "root": str(Path(root).resolve()),
         "category": category,
         **result.metrics(),
         **config.to_dict(),

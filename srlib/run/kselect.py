@@ -107,32 +107,21 @@ def select_k_for_checkpoint(model, dataset: str, root, category: str, config: Ev
     return select_k(model, train, config, what=f"{dataset} category {category!r} ({root})", **options)
 
 
-METRICS = ("image_auroc", "pixel_auroc", "aupro")
-
 
 def compare_with_test(model, train, test, config: EvalConfig = EvalConfig(), ks=K_GRID, seeds=(0, 1, 2),
                       fixed_k: float = kselect.PAPER_K, progress: bool = False) -> dict:
     """The label-free choices of k against the fixed k and the best k on the test labels (an upper bound).
 
-    Evaluates ``model`` on ``test`` at every k (the labels are used here only
-    to score the choices, never to make them) and chooses k from ``train``
-    with every seed. Returns ``{"sweep": {k: metrics}, "choices": [KChoice.to_dict() per seed],
-    "rows": [...]}``; a row per criterion (and the fixed k and the oracle) holds the
-    metrics at its k, averaged over seeds, and each metric's share of the oracle's gain.
+    Evaluates ``model`` on ``test`` at every k (the labels score the choices,
+    they never make them) and chooses k from ``train`` with every seed.
+    Returns ``{"sweep": {k: metrics}, "choices": [KChoice.to_dict() per seed],
+    "rows": srlib.method.kselect.comparison_rows(...)}``.
     """
     from srlib.run.sweeps import k_sweep
 
     ks = sorted(set(float(k) for k in ks) | {fixed_k})
     sweep = {k: result.metrics() for k, result in k_sweep(model, test, ks, config, progress=progress).items()}
     choices = [select_k(model, train, config.replace(seed=seed), ks=ks, progress=progress) for seed in seeds]
-    fixed = sweep[fixed_k]
-    oracle = {m: max(values[m] for values in sweep.values()) for m in METRICS}
-    rows = [{"method": f"k = {fixed_k:g}", "ks": [fixed_k], **fixed}]
-    for criterion in kselect.CRITERIA:
-        chosen = [choice.chosen_by(criterion) for choice in choices]
-        means = {m: float(np.mean([sweep[k][m] for k in chosen])) for m in METRICS}
-        rows.append({"method": f"auto ({criterion})", "ks": chosen, **means,
-                     **{f"{m}_share": kselect.oracle_share(fixed[m], means[m], oracle[m]) for m in METRICS}})
-    rows.append({"method": "best k on test labels (upper bound)",
-                 "ks": [max(sweep, key=lambda k: sweep[k]["image_auroc"])], **oracle})
-    return {"sweep": sweep, "choices": [choice.to_dict() for choice in choices], "rows": rows}
+    chosen = {criterion: [choice.chosen_by(criterion) for choice in choices] for criterion in kselect.CRITERIA}
+    return {"sweep": sweep, "choices": [choice.to_dict() for choice in choices],
+            "rows": kselect.comparison_rows(sweep, chosen, fixed_k)}

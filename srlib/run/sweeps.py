@@ -4,10 +4,11 @@ Chapter 5 evaluates one model at every k of a log grid and writes, beside
 the category's ``result.json``:
 
 ``k_sweep.csv``
-    One row per k and test subset: image AUROC and pixel AUROC over the
-    whole test split (subset ``all``), and image AUROC over the good images
-    plus one defect type (subset = the defect's name; pixel AUROC left
-    empty: over millions of pixels it would cost as much as the sweep).
+    One row per k and test subset: image AUROC, pixel AUROC and AUPRO over
+    the whole test split (subset ``all``), and image AUROC over the good
+    images plus one defect type (subset = the defect's name; pixel AUROC and
+    AUPRO left empty: over millions of pixels they would cost as much as the
+    sweep).
 ``gallery.npz``
     A few defective test images, their ground truth and their anomaly maps
     at every k of the sweep, each k's maps scaled to its colour range and
@@ -35,7 +36,7 @@ from srlib.run.pictures import colour_range, scaled, strip
 
 # The log grid of k: the paper's k = 1e-3 in the middle, two decades either side.
 K_GRID = (1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 1e-1)
-SWEEP_COLUMNS = ("dataset", "category", "subset", "k", "n_draws", "image_auroc", "pixel_auroc")
+SWEEP_COLUMNS = ("dataset", "category", "subset", "k", "n_draws", "image_auroc", "pixel_auroc", "aupro")
 ALL = "all"
 
 
@@ -60,10 +61,11 @@ def sweep_rows(sweep: dict, defects: list[str], labels: list[int], dataset: str,
     rows = []
     for k, result in sorted(sweep.items()):
         common = dict(dataset=dataset, category=category, k=k, n_draws=n_draws)
-        rows.append(dict(common, subset=ALL, image_auroc=result.image_auroc, pixel_auroc=result.pixel_auroc))
+        rows.append(dict(common, subset=ALL, image_auroc=result.image_auroc, pixel_auroc=result.pixel_auroc,
+                         aupro=result.aupro))
         for kind in kinds:
             keep = (labels == 0) | (defects == kind)
-            rows.append(dict(common, subset=kind, pixel_auroc=None,
+            rows.append(dict(common, subset=kind, pixel_auroc=None, aupro=None,
                              image_auroc=image_auroc(result.scores.numpy()[keep], labels[keep])))
     return rows
 
@@ -89,7 +91,7 @@ def read_k_sweeps(folder: str | Path) -> list[dict]:
             for row in reader:
                 rows.append({**row, "k": float(row["k"]), "n_draws": int(row["n_draws"]),
                              "image_auroc": float(row["image_auroc"]),
-                             "pixel_auroc": float(row["pixel_auroc"]) if row["pixel_auroc"] else None})
+                             **{m: float(row[m]) if row[m] else None for m in ("pixel_auroc", "aupro")}})
     return rows
 
 

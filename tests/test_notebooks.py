@@ -24,10 +24,9 @@ OVERRIDES = {
     "01_score_is_a_projector": ("sigma", 0.05),
     "02_learning_the_score": ("train_steps", 1500),
     "03_high_dimensions": ("sigma", 10.0),
-    "04_real_images_on_a_laptop": {"digits": [3], "digit_epochs": 2, "texture_categories": ["coin"],
-                                   "texture_epochs": 1},
-    "05_training_on_mvtec": {"epochs": 1, "image_size": 32, "width": 8, "k_grid": [0.001],
-                             "out_dir": "../_build/test-overrides"},
+    "04_real_images_on_a_laptop": {"categories": ["coin"], "n_seeds": 1},
+    "05_training_on_mvtec": {"category": "coin", "epochs": 1, "image_size": 32, "width": 8, "k_grid": [0.001],
+                             "ablation_seeds": [0], "out_dir": "../_build/test-overrides"},
     "06_results": ("results_dir", "../_build/results"),  # its one parameter, given explicitly
 }
 # Chapters that draw no random numbers (they read other chapters' results), so have no seed.

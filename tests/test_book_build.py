@@ -160,3 +160,25 @@ def test_one_chapter_alone_runs_the_chapter_it_reads_from_first(sandbox):
     assert list(book.execute_all([second], {"seed": 3}, force=True)) == ["05_writes", "06_reads"]
     assert nbformat.read(book.staged(second), as_version=4).cells[2].outputs[0].text == "0\n"  # 05 ran with its defaults
     assert list(book.execute_all([second], force=True)) == ["06_reads"]  # 05 is current: reused
+
+
+def test_a_chapter_never_executed_is_staged_bare_and_the_html_is_built_without_W(sandbox, monkeypatch):
+    """``--only 02`` on a fresh checkout: chapter 01 has no outputs, so its glued numbers are missing."""
+    for name in ("_config.yml", "_toc.yml"):
+        (sandbox / name).write_text("")
+    (sandbox / "book").mkdir()
+    first, second = (write_notebook(sandbox / "notebooks" / f"0{i}_x.ipynb", "1") for i in (1, 2))
+    book.staged(second).parent.mkdir(parents=True)
+    book.staged(second).write_text('{"metadata": {"srlib_book": {}}}')
+    monkeypatch.setattr(book, "vendor_assets", lambda *args: None)
+    assert book.stage([first, second]) == [first]
+    assert book.staged(first).read_bytes() == first.read_bytes()
+
+    stricts = []
+    monkeypatch.setattr(book, "toc_notebooks", lambda: [first, second])
+    monkeypatch.setattr(book, "execute_all", lambda *args, **kwargs: {})
+    monkeypatch.setattr(book, "build_html", lambda strict=True: stricts.append(strict) or 0.0)
+    assert book.main(["--only", "02"]) == 0  # 01 staged bare is still not executed
+    book.staged(first).write_text('{"metadata": {"srlib_book": {}}}')
+    assert book.main(["--only", "02"]) == 0
+    assert stricts == [False, True]

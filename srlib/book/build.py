@@ -142,6 +142,14 @@ def staged(notebook: Path) -> Path:
     return STAGE / notebook.relative_to(ROOT)
 
 
+def was_executed(notebook: Path) -> bool:
+    """Whether the staged copy is an executed one (a bare copy staged by ``--only`` is not)."""
+    try:
+        return "srlib_book" in json.loads(staged(notebook).read_text())["metadata"]
+    except (OSError, ValueError, KeyError):
+        return False
+
+
 def is_current(notebook: Path, parameters: dict) -> bool:
     """Whether the staged executed copy was made from this very notebook and code."""
     try:
@@ -266,13 +274,14 @@ def execute_all(notebooks: list[Path], parameters: dict | None = None, force: bo
 # --- the staging copy and the HTML -----------------------------------------------
 
 
-def stage(notebooks: list[Path]) -> None:
+def stage(notebooks: list[Path]) -> list[Path]:
     """Lay out ``_build/src``: configuration, prose, srlib's sources, vendored JS and every chapter.
 
     The sources are there for the chapters' ``literalinclude`` (``../srlib/...``
     from ``notebooks/``); ``only_build_toc_files`` keeps Sphinx from reading
     them as pages. A chapter with no executed copy yet (possible with
-    ``--only``) is staged as it is, without outputs.
+    ``--only`` on a fresh checkout) is staged as it is, without outputs; those
+    chapters are returned.
     """
     STAGE.mkdir(parents=True, exist_ok=True)
     for name in ("_config.yml", "_toc.yml"):
@@ -286,19 +295,24 @@ def stage(notebooks: list[Path]) -> None:
     for old in (STAGE / "notebooks").glob("*.ipynb"):
         if old not in wanted:  # dropped from the toc
             old.unlink()
-    for notebook in notebooks:
-        if not staged(notebook).exists():
-            say(f"{notebook.relative_to(ROOT)} has not been executed: staged without outputs")
-            shutil.copy2(notebook, staged(notebook))
+    unexecuted = [notebook for notebook in notebooks if not was_executed(notebook)]
+    for notebook in unexecuted:
+        say(f"{notebook.relative_to(ROOT)} has not been executed: staged without outputs")
+        shutil.copy2(notebook, staged(notebook))
+    return unexecuted
 
 
-def build_html() -> float:
-    """``jupyter-book build -W`` of the staging copy into ``_build/html``; returns seconds."""
+def build_html(strict: bool = True) -> float:
+    """``jupyter-book build -W`` of the staging copy into ``_build/html``; returns seconds.
+
+    ``strict=False`` drops ``-W``: chapters staged without outputs lack the
+    numbers other pages glue in, which would otherwise fail the build.
+    """
     start = time.perf_counter()
     # The jupyter-book command of this interpreter (its module has no __main__).
     cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(STAGE),
-           "--path-output", str(ROOT), "--builder", "html", "-W", "-n", "--keep-going"]
-    say("$ jupyter-book build _build/src --path-output . -W -n --keep-going")
+           "--path-output", str(ROOT), "--builder", "html", *(["-W"] if strict else []), "-n", "--keep-going"]
+    say("$ " + " ".join(["jupyter-book build _build/src --path-output .", *(["-W"] if strict else []), "-n --keep-going"]))
     out = subprocess.run(cmd, cwd=ROOT, env=kernel_env())
     if out.returncode != 0:
         raise SrlibError(f"jupyter-book build failed (status {out.returncode}): a warning or an error "
@@ -335,8 +349,11 @@ def main(argv: list[str] | None = None) -> int:
             say("executed: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
                 + f" (total {time.perf_counter() - start:.1f} s)")
         if not args.no_html:
-            stage(notebooks)
-            seconds = build_html()
+            unexecuted = stage(notebooks)
+            if unexecuted:
+                say(f"{len(unexecuted)} chapter(s) never executed, so warnings do not fail this build; "
+                    "run `python -m srlib.book` once to execute them all and build with -W")
+            seconds = build_html(strict=not unexecuted)
             say(f"built {(BUILD / 'html' / 'index.html').relative_to(ROOT)} in {seconds:.1f} s "
                 f"(everything: {time.perf_counter() - start:.1f} s)")
     except SrlibError as err:

@@ -5,13 +5,13 @@ For every category folder under ``--root`` with a trained model in
 ``srlib data textures`` output), evaluates the test split with the same
 settings and the same perturbations in fp32 and in bf16 (autocast), reports
 image AUROC, pixel AUROC and AUPRO of each, then times the two in
-alternating rounds (the order swapped every round; median seconds per round)
-and prints the speed ratio. Ratios, not seconds, are what to read on a
+alternating rounds (the order swapped every round; median seconds of the
+maps, the metrics excluded) and prints the speed ratio. Ratios, not seconds, are what to read on a
 shared machine. bf16 needs a GPU or a CPU with AVX512-BF16 or AMX.
 
 ``--also 64x192`` adds the speed (only) of an untrained network of that
-width at that size on the first category's first ``--also-images`` test
-images: bf16's gain grows with the network, so it is measured per size.
+width at that size on ``--also-images`` test images of the first category,
+evenly spread: bf16's gain grows with the network, so it is measured per size.
 
 Usage::
 
@@ -24,7 +24,6 @@ import argparse
 import json
 import platform
 import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -47,9 +46,7 @@ def measure(model, test, base: EvalConfig, rounds: int) -> dict:
     seconds = {p: [] for p in PRECISIONS}
     for r in range(rounds):
         for p in PRECISIONS if r % 2 == 0 else PRECISIONS[::-1]:
-            started = time.perf_counter()
-            evaluate_model(model, test, configs[p], progress=False)
-            seconds[p].append(time.perf_counter() - started)
+            seconds[p].append(evaluate_model(model, test, configs[p], progress=False).seconds)  # maps, not metrics
     median = {p: statistics.median(s) for p, s in seconds.items()}
     return {"metrics": metrics, "seconds": seconds, "median_seconds": median,
             "speed_ratio": median["fp32"] / median["bf16"]}
@@ -95,8 +92,9 @@ def main() -> None:
         width, size = (int(v) for v in spec.split("x"))
         torch.manual_seed(0)
         model = ScoreUNet(width=width).eval().to(device, memory_format=memory_format(device, None))
-        test = folder_dataset("mvtec", args.root, rows[0]["category"], "test", image_size=size)
-        test = Subset(test, range(min(args.also_images, len(test))))
+        first = rows[0]["category"] if rows else sorted(p.name for p in Path(args.root).iterdir() if p.is_dir())[0]
+        test = folder_dataset("mvtec", args.root, first, "test", image_size=size)
+        test = Subset(test, range(0, len(test), max(1, len(test) // args.also_images))[:args.also_images])  # good and defective
         result = measure(model, test, EvalConfig(image_size=size), args.rounds)
         speeds.append({"width": width, "image_size": size, "images": len(test), "median_seconds": result["median_seconds"],
                        "seconds": result["seconds"], "speed_ratio": result["speed_ratio"]})

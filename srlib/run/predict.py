@@ -194,15 +194,15 @@ def _save_overlay(path: Path, source: Path, anomaly: np.ndarray, threshold: floa
     from PIL import Image
 
     from srlib.data.images import read_image
+    from srlib.run.pictures import BLEND, scaled
 
     image = read_image(source, "RGB")
     image.thumbnail((OVERLAY_SIDE, OVERLAY_SIDE), Image.Resampling.LANCZOS)
     stretched = np.asarray(Image.fromarray(anomaly).resize(image.size, Image.Resampling.BILINEAR))
-    heat = np.clip(stretched / max(threshold, 1e-12), 0, 1)
-    colours = Image.fromarray((colormaps["inferno"](heat)[..., :3] * 255).astype(np.uint8))
+    colours = Image.fromarray((colormaps["inferno"](scaled(stretched, 0.0, threshold))[..., :3] * 255).astype(np.uint8))
     strip = Image.new("RGB", (2 * image.width, image.height))
     strip.paste(image, (0, 0))
-    strip.paste(Image.blend(image, colours, 0.6), (image.width, 0))
+    strip.paste(Image.blend(image, colours, BLEND), (image.width, 0))
     buffer = io.BytesIO()
     strip.save(buffer, format="PNG")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -194,7 +194,7 @@ def test_reproduce_end_to_end_on_the_bundled_data(data_with_a_broken_category, t
         folder = out / "textures" / category
         assert record["dataset"] == "textures" and record["config"]["epochs"] == 1
         assert (folder / CHAPTER5).is_file() and not (folder / FAILED).exists()
-        assert read_records(folder / CHAPTER5)["result_image_auroc"] == record["image_auroc"]
+        assert read_records(folder / CHAPTER5)["result_image_auroc"] == {category: record["image_auroc"]}
         assert json.loads((folder / "n_draws_1" / RESULT).read_text())["n_draws"] == 1
         handed = json.loads((folder / CHAPTER5_CONFIG).read_text())  # chapter 5 ran what it was handed
         assert TrainConfig.from_dict(handed["train"]) == TrainConfig.from_dict(record["config"])
@@ -231,7 +231,7 @@ def test_reproduce_end_to_end_on_the_bundled_data(data_with_a_broken_category, t
 @pytest.mark.slow
 def test_a_stopped_reproduce_resumes_its_training(textures_root, tmp_path):
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "srlib.cli", "reproduce", "--dataset", "mvtec", "--root", str(textures_root),
+    command = [sys.executable, "-m", "srlib", "reproduce", "--dataset", "mvtec", "--root", str(textures_root),
                "--out", str(out), "--categories", "coin", *SMALL, "--epochs", "200", "--checkpoint-every", "50"]
     log = out / "textures" / "coin" / "train" / "log.jsonl"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}

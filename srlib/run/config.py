@@ -37,6 +37,14 @@ RESUMABLE_FIELDS = RUNTIME_FIELDS + ("epochs",)
 PAPER_SIGMA = 25.0
 
 
+
+def _known_fields(cls, values: dict, what: str) -> dict:
+    """``values``, refused when it holds a key that is not a field of ``cls`` (a newer srlib wrote it)."""
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise SrlibError(f"unknown {what} {unknown}: written by a newer srlib? upgrade srlib")
+    return values
+
 @dataclass
 class TrainConfig:
     """Everything that determines a training run.
@@ -161,10 +169,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
         """Inverse of ``to_dict``."""
-        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise SrlibError(f"unknown configuration keys {unknown}: written by a newer srlib? upgrade srlib")
-        return cls(**values)
+        return cls(**_known_fields(cls, values, "configuration keys"))
 
     def differences(self, other: TrainConfig, ignore: tuple[str, ...] = RESUMABLE_FIELDS) -> list[str]:
         """``name ours -> theirs`` for every field that differs, except ``ignore``."""
@@ -263,10 +268,7 @@ class EvalConfig:
     @classmethod
     def from_dict(cls, values: dict) -> EvalConfig:
         """Inverse of ``to_dict``; refuses unknown keys."""
-        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise SrlibError(f"unknown evaluation settings {unknown}: written by a newer srlib? upgrade srlib")
-        return cls(**values)
+        return cls(**_known_fields(cls, values, "evaluation settings"))
 
     @classmethod
     def from_result(cls, record: dict) -> EvalConfig:

@@ -7,7 +7,7 @@ import shlex
 import signal
 import sys
 
-from srlib.run.config import PRECISIONS, PRESETS
+from srlib.run.config import K_DRAWS, PRECISIONS, PRESETS
 
 DESCRIPTION = """\
 Train a score U-Net on the good images of one category, or of a plain folder (--images).
@@ -61,6 +61,8 @@ OVERRIDE_OPTIONS = {
                        help="epochs at which the lr is multiplied by 0.1 (paper: 1000 2000 on MVTec AD, none on BTAD/MPDD)"),
     "ema_decay": dict(type=float, help="ceiling of the EMA decay (paper 0.9999)"),
     "sigma": dict(type=float, help="base of the noise schedule sigma_k, > 1 (paper 25); saved with the model"),
+    "k_max": dict(type=float, help="largest perturbation time k trained on, in (1e-5, 1] (paper 1); evaluate at k <= it"),
+    "k_draw": dict(choices=K_DRAWS, help="how k is drawn in [1e-5, k_max]: uniform (paper) or log-uniform"),
     "seed": dict(type=int, help="seed of initialisation, data order and noise (paper 7777)"),
     "checkpoint_every": dict(type=int, help="epochs between checkpoints"),
     "device": dict(help="auto (cuda > mps > cpu, the default), cpu, cuda, cuda:N or mps"),

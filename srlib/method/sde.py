@@ -89,17 +89,39 @@ class VESDE:
         return x + noise * std, noise, std
 
 
-def dsm_loss(model, x: torch.Tensor, sde: VESDE, eps: float = 1e-5,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+K_MIN = 1e-5  # the smallest training time (the authors' eps): sigma_k is then ~0.003
+K_DRAWS = ("uniform", "log-uniform")
+
+
+def draw_times(n: int, k_max: float = 1.0, draw: str = "uniform", eps: float = K_MIN,
+               generator: torch.Generator | None = None, dtype=None, device=None) -> torch.Tensor:
+    """Training times k in [eps, k_max], one per image.
+
+    ``uniform`` is the authors' k ~ U(eps, k_max) (with k_max = 1, their
+    ``rand * (1 - eps) + eps``, computed the same way); ``log-uniform`` gives
+    every decade of k, and so of small sigma_k, the same share of the steps.
+    """
+    u = torch.rand(n, generator=generator, dtype=dtype, device=device)
+    if draw == "uniform":
+        return u * (k_max - eps) + eps
+    if draw == "log-uniform":
+        return torch.exp(math.log(eps) + u * (math.log(k_max) - math.log(eps)))
+    raise SrlibError(f"unknown draw of k {draw!r}: choose one of {', '.join(K_DRAWS)}")
+
+
+def dsm_loss(model, x: torch.Tensor, sde: VESDE, eps: float = K_MIN,
+             generator: torch.Generator | None = None, k_max: float = 1.0, draw: str = "uniform") -> torch.Tensor:
     """Denoising score-matching loss of one batch, as the authors train.
 
-    Draws k ~ U(eps, 1) per image, then unit noise z (in that order, so that a
-    seeded run consumes random numbers as the authors' code does), and
-    returns the batch mean of ``sum((model(x + sigma_k z, k) * sigma_k + z)**2)``
-    over all non-batch dimensions. ``sde`` is the model's schedule (``model.sde``;
-    passed apart because ``model`` may be wrapped in DDP or ``torch.compile``).
+    Draws k per image (:func:`draw_times`; the authors': k ~ U(eps, 1)), then
+    unit noise z (in that order, so that a seeded run consumes random numbers
+    as the authors' code does), and returns the batch mean of
+    ``sum((model(x + sigma_k z, k) * sigma_k + z)**2)`` over all non-batch
+    dimensions. ``sde`` is the model's schedule (``model.sde``; passed apart
+    because ``model`` may be wrapped in DDP or ``torch.compile``). A model
+    trained with ``k_max`` < 1 has never seen noise above ``sigma_{k_max}``.
     """
-    k = torch.rand(x.shape[0], generator=generator, dtype=x.dtype, device=x.device) * (1.0 - eps) + eps
+    k = draw_times(x.shape[0], k_max, draw, eps, generator, x.dtype, x.device)
     x_tilde, z, std = sde.perturb(x, k, generator=generator)
     residual = model(x_tilde, k) * std + z
     return residual.pow(2).sum(dim=tuple(range(1, x.dim()))).mean()

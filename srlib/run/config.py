@@ -35,6 +35,9 @@ RUNTIME_FIELDS = ("root", "device", "checkpoint_every", "compile")
 RESUMABLE_FIELDS = RUNTIME_FIELDS + ("epochs",)
 # The schedule's base; the paper's is srlib.method.sde.SIGMA (not imported: no torch here).
 PAPER_SIGMA = 25.0
+# How training draws the time k, and its floor (srlib.method.sde.K_DRAWS, K_MIN; not imported: no torch here).
+K_DRAWS = ("uniform", "log-uniform")
+K_MIN = 1e-5
 
 
 
@@ -64,6 +67,11 @@ class TrainConfig:
         MultiStepLR, stepped once per epoch.
     ema_decay
         Ceiling of the EMA decay ``min(ema_decay, (1 + n) / (10 + n))``.
+    k_max, k_draw
+        The training range of the perturbation time: k is drawn in
+        [1e-5, k_max], ``uniform`` (the authors', with k_max = 1) or
+        ``log-uniform``. A model never trained beyond k_max cannot restore
+        beyond it, so evaluate at k <= k_max.
     sigma
         Base of the noise schedule (``srlib.method.sde.VESDE``), saved with the
         model so that the restoration error uses the schedule it was trained with.
@@ -100,6 +108,8 @@ class TrainConfig:
     gamma: float = 0.1
     ema_decay: float = 0.9999
     sigma: float = PAPER_SIGMA
+    k_max: float = 1.0
+    k_draw: str = "uniform"
     seed: int = 7777
     holdout: float = 0.0
     checkpoint_every: int = 10
@@ -140,6 +150,10 @@ class TrainConfig:
             raise SrlibError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not 0 <= self.seed < 2**63:
             raise SrlibError(f"seed must be a whole number from 0 to 2**63 - 1 (the paper: 7777), got {self.seed}")
+        if not (isinstance(self.k_max, (int, float)) and K_MIN < self.k_max <= 1):
+            raise SrlibError(f"k_max (the largest training time) must be in ({K_MIN:g}, 1] (the paper: 1), got {self.k_max}")
+        if self.k_draw not in K_DRAWS:
+            raise SrlibError(f"unknown k_draw {self.k_draw!r}: choose one of {', '.join(K_DRAWS)}")
         if not self.sigma > 1:
             raise SrlibError(f"sigma must be greater than 1 (the paper's is {PAPER_SIGMA:g}), got {self.sigma}")
 

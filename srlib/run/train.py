@@ -245,7 +245,7 @@ class _Run:
                     index = order[self.batch]
                     self.noise.manual_seed(noise_seed(config.seed, self.rank, self.step))
                     loss = train_step(self.net, self.model, self.ema, self.optimizer, self.images[index], self.noise,
-                                      self.autocast)
+                                      self.autocast, config.k_max, config.k_draw)
                     self.pending.append((loss, len(index)))
                     self.batch += 1
                     self.step += 1
@@ -341,17 +341,19 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.de
     return torch.optim.AdamW(trainable, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, **kernels)
 
 
-def train_step(net, model, ema, optimizer, x: torch.Tensor, generator: torch.Generator, autocast) -> torch.Tensor:
+def train_step(net, model, ema, optimizer, x: torch.Tensor, generator: torch.Generator, autocast,
+               k_max: float = 1.0, k_draw: str = "uniform") -> torch.Tensor:
     """One optimizer step and EMA update on the batch ``x``; returns the loss, left on the device.
 
     ``net`` computes the loss (``model`` itself, or it wrapped in DDP or
     ``torch.compile``); ``ema`` averages ``model``. Nothing here waits for the
     device, so a GPU gets the next step's work while it computes this one.
+    ``k_max`` and ``k_draw`` are the training range of k (``TrainConfig``).
     """
     from srlib.method.sde import dsm_loss
 
     with autocast:
-        loss = dsm_loss(net, x, model.sde, generator=generator)
+        loss = dsm_loss(net, x, model.sde, generator=generator, k_max=k_max, draw=k_draw)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

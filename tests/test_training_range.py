@@ -8,7 +8,7 @@ import torch
 
 from srlib.cli import main
 from srlib.errors import SrlibError
-from srlib.method.sde import K_MIN, VESDE, draw_times, dsm_loss
+from srlib.method.sde import K_MIN, VESDE, draw_times, dsm_loss, time_share
 from srlib.run.config import TrainConfig
 from srlib.run.ema import ema_of
 from srlib.run.train import make_optimizer, train, train_step
@@ -121,3 +121,17 @@ def test_a_resumed_run_keeps_its_range(textures_root, tmp_path):
     saved = config.to_dict()
     del saved["k_max"], saved["k_draw"]
     assert TrainConfig.from_dict(saved).k_max == 1.0
+
+
+@pytest.mark.parametrize("k_max, draw", [(1.0, "uniform"), (0.1, "uniform"), (0.1, "log-uniform"), (1.0, "log-uniform")])
+def test_the_share_of_steps_in_a_range_matches_the_draws(k_max, draw):
+    k = draw_times(100000, k_max, draw, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    for a, b in [(1e-5, 1e-3), (1e-3, 1e-2), (0.05, 0.3), (0.31, 1.0)]:
+        counted = float(((k >= a) & (k <= b)).double().mean())
+        assert time_share(a, b, k_max, draw) == pytest.approx(counted, abs=0.005)
+
+
+def test_the_issue_s_shares_of_the_authors_range():
+    # Issue 17's figures, worked by hand: k > 0.1 takes (1 - 0.1) / (1 - 1e-5) of the steps, k <= 1e-3 ~0.1 %.
+    assert time_share(0.1, 1.0) == pytest.approx(0.9 / (1 - 1e-5))
+    assert time_share(0, 1e-3) == pytest.approx((1e-3 - 1e-5) / (1 - 1e-5))

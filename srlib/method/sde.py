@@ -109,6 +109,18 @@ def draw_times(n: int, k_max: float = 1.0, draw: str = "uniform", eps: float = K
     raise SrlibError(f"unknown draw of k {draw!r}: choose one of {', '.join(K_DRAWS)}")
 
 
+def time_share(a: float, b: float, k_max: float = 1.0, draw: str = "uniform", eps: float = K_MIN) -> float:
+    """The share of training steps whose k falls in [a, b] under :func:`draw_times` (closed form)."""
+    lo, hi = max(a, eps), min(b, k_max)
+    if hi <= lo:
+        return 0.0
+    if draw == "uniform":
+        return (hi - lo) / (k_max - eps)
+    if draw == "log-uniform":
+        return math.log(hi / lo) / math.log(k_max / eps)
+    raise SrlibError(f"unknown draw of k {draw!r}: choose one of {', '.join(K_DRAWS)}")
+
+
 def dsm_loss(model, x: torch.Tensor, sde: VESDE, eps: float = K_MIN,
              generator: torch.Generator | None = None, k_max: float = 1.0, draw: str = "uniform") -> torch.Tensor:
     """Denoising score-matching loss of one batch, as the authors train.

@@ -3,10 +3,12 @@
     python3 -m srlib.make book     # set up .venv, execute the notebooks, build the book
     python3 -m srlib.make test     # set up .venv, run the test suite (extra args go to pytest)
     python3 -m srlib.make setup    # only set up .venv
+    python3 -m srlib.make check    # only check that this Python can set it up (installs nothing)
 
 Run from the repository root. Uses only the standard library, so it works
-before torch or anything else is installed. The set-up is skipped when
-``pyproject.toml`` has not changed since the last one.
+before torch or anything else is installed, on Python 3.10 to 3.13 (Debian
+12's own 3.11.2 included). The set-up is skipped when ``pyproject.toml`` has
+not changed since the last one.
 
 ``--here`` uses the running interpreter instead of ``.venv`` (for example a
 conda environment made from ``environment.yml``). ``SRLIB_TORCH`` is the pip
@@ -18,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import venv
@@ -27,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TORCH = "torch==2.13.0"
+# The Pythons srlib is tested on, oldest and newest (the README says the same).
+OLDEST, NEWEST = (3, 10), (3, 13)
 
 
 def say(message: str) -> None:
@@ -38,6 +44,28 @@ def run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
+def version(info=None) -> str:
+    return ".".join(map(str, (info or sys.version_info)[:3]))
+
+
+def check_python(here: bool) -> None:
+    """Refuse, in one line, a Python that cannot set the project up; warn about one newer than those tested."""
+    if sys.version_info[:2] < OLDEST:
+        raise SystemExit(f"srlib.make: Python {version()} ({sys.executable}) is too old: srlib needs Python "
+                         f"{'.'.join(map(str, OLDEST))} to {'.'.join(map(str, NEWEST))}; run this with a newer python3")
+    if sys.version_info[:2] > NEWEST:
+        say(f"Python {version()} is newer than the ones srlib is tested on "
+            f"({'.'.join(map(str, OLDEST))} to {'.'.join(map(str, NEWEST))}); going on")
+    if not here and importlib.util.find_spec("ensurepip") is None:
+        raise SystemExit(f"srlib.make: this Python ({sys.executable}) cannot make a virtual environment with pip "
+                         "(no ensurepip); on Debian or Ubuntu: sudo apt install python3-venv")
+    # The book build unpacks the JavaScript it serves with this Python's tarfile (old ones lack its filter).
+    probe = subprocess.run([sys.executable, "-m", "srlib.book.vendor"], cwd=ROOT, capture_output=True, text=True)
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise SystemExit(f"srlib.make: Python {version()} ({sys.executable}) cannot unpack the book's JavaScript: {last}")
+
+
 def venv_python(here: bool) -> Path:
     if here:
         return Path(sys.executable)
@@ -45,7 +73,12 @@ def venv_python(here: bool) -> Path:
     python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     if not python.exists():
         say(f"creating the virtual environment {env_dir}")
-        venv.EnvBuilder(with_pip=True).create(env_dir)
+        try:
+            venv.EnvBuilder(with_pip=True).create(env_dir)
+        except (OSError, subprocess.CalledProcessError) as err:
+            shutil.rmtree(env_dir, ignore_errors=True)  # half made: no pip in it
+            raise SystemExit(f"srlib.make: cannot create {env_dir} ({err}); on Debian or Ubuntu: "
+                             "sudo apt install python3-venv") from None
     return python
 
 
@@ -63,6 +96,7 @@ def imports_ok(python: Path, modules: str) -> bool:
 def setup(here: bool) -> Path:
     if not (ROOT / "pyproject.toml").exists():
         raise SystemExit(f"srlib.make: no pyproject.toml in {ROOT}: run it from a checkout of the project")
+    check_python(here)
     python = venv_python(here)
     torch_spec = os.environ.get("SRLIB_TORCH", DEFAULT_TORCH)
     stamp_file = Path(sys.prefix if here else ROOT / ".venv") / ".srlib-setup"
@@ -84,9 +118,13 @@ def setup(here: bool) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m srlib.make", description=__doc__.split("\n\n")[0])
-    parser.add_argument("job", choices=["setup", "book", "test"])
+    parser.add_argument("job", choices=["setup", "book", "test", "check"])
     parser.add_argument("--here", action="store_true", help="use the running Python instead of .venv")
     args, rest = parser.parse_known_args(argv)
+    if args.job == "check":
+        check_python(args.here)
+        say(f"Python {version()} ({sys.executable}) can set the project up")
+        return 0
     try:
         python = setup(args.here)
         if args.job == "book":

@@ -16,12 +16,15 @@ import shutil
 import tarfile
 import tempfile
 import urllib.request
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from srlib.book import say
 from srlib.errors import SrlibError
 
 NPM_REGISTRY = "https://registry.npmjs.org"
+# tarfile's safe "data" extraction filter exists from Python 3.10.12, 3.11.4 and 3.12 on: Debian 12's
+# python3 (3.11.2) lacks it. There, the same refusals are made here before a plain extractall.
+DATA_FILTER = hasattr(tarfile, "data_filter")
 # The "dist.integrity" of each package's registry metadata (what npm itself checks).
 INTEGRITY = {
     "@jupyter-widgets/html-manager@1.0.15":
@@ -87,12 +90,34 @@ def fetch_npm(spec: str, dest: Path) -> Path:
                          "nothing was unpacked: check the network or proxy and build again")
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            tar.extractall(tmp, filter="data")
+        unpack(data, Path(tmp), url)
         if dest.exists():
             shutil.rmtree(dest)
         shutil.move(Path(tmp) / "package", dest)
     return dest
+
+
+def unpack(data: bytes, folder: Path, source: str) -> None:
+    """Unpack the tarball ``data`` (from ``source``) into ``folder``: plain files and folders only, each inside it.
+
+    Anything else (a link, a device, an absolute path, a ``..``) refuses the
+    whole tarball before a byte is written, on every Python: with tarfile's
+    ``data`` filter where it exists, by the checks below where it does not.
+    """
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            members = tar.getmembers()
+            for member in members:
+                name = PurePosixPath(member.name)
+                if not (member.isfile() or member.isdir()) or name.is_absolute() or ".." in name.parts:
+                    raise SrlibError(f"{source} holds {member.name!r}, which is not a plain file or folder inside "
+                                     "the package; nothing was unpacked: build again, and report it if it persists")
+            if DATA_FILTER:
+                tar.extractall(folder, filter="data")
+            else:
+                tar.extractall(folder, members=members)
+    except (tarfile.TarError, EOFError, OSError) as err:
+        raise SrlibError(f"cannot unpack {source} into {folder} ({err}): check the free space and build again") from None
 
 
 def vendor_assets(static: Path, vendor: Path) -> None:
@@ -114,3 +139,24 @@ def vendor_assets(static: Path, vendor: Path) -> None:
                     shutil.copytree(src, dst, dirs_exist_ok=True)
                 else:
                     shutil.copy2(src, dst)
+
+
+def check_unpacking() -> None:
+    """Unpack a small tarball as the build unpacks the real ones: what ``python -m srlib.make`` checks first."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in (("package/dist/a.js", b"1\n"), ("package/LICENSE", b"MIT\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with tempfile.TemporaryDirectory() as tmp:
+        unpack(buffer.getvalue(), Path(tmp), "a test tarball")
+        if (Path(tmp) / "package" / "dist" / "a.js").read_bytes() != b"1\n":
+            raise SrlibError("a test tarball unpacked to other bytes")
+
+
+if __name__ == "__main__":  # python -m srlib.book.vendor: the check alone, with this Python
+    try:
+        check_unpacking()
+    except SrlibError as err:
+        raise SystemExit(f"srlib.book.vendor: error: {err}") from None

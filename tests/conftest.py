@@ -9,6 +9,8 @@ browser test share one execution and one HTML build. A chapter added to
 
 import os
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -55,6 +57,16 @@ def built_book(executed_notebooks):
     book.stage(book.toc_notebooks())
     book.build_html()
     return book.BUILD / "html"
+
+
+@pytest.fixture
+def world_readable_dir():
+    """A temporary folder that user 'nobody' can enter (for ``tiny_datasets.unprivileged``)."""
+    # Not tmp_path: pytest's base folder is private to root, so 'nobody' could not enter it.
+    folder = Path(tempfile.mkdtemp(prefix="srlib-perm-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
 
 
 # --- headless Chromium (the browser tests) -----------------------------------------

@@ -6,6 +6,7 @@ pixel after any resize; every mask is a known rectangle.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -69,3 +70,16 @@ def snapshot(root: Path) -> dict:
             st = os.lstat(os.path.join(dirpath, name))
             out[os.path.join(dirpath, name)] = (st.st_size, st.st_mtime_ns, st.st_mode)
     return out
+
+
+@contextlib.contextmanager
+def unprivileged():
+    """Run the body as user 'nobody' when the tests run as root (root reads any file)."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)

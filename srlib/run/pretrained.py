@@ -20,7 +20,7 @@ beside it holds
     the training time, and where it was measured.
 
 ``srlib.cli.pretrained`` writes them (``python -m srlib.cli.pretrained``);
-``tests/test_pretrained.py`` checks that each command rebuilds its config and
+``tests/run/test_pretrained.py`` checks that each command rebuilds its config and
 that the weights evaluate to their metrics.
 """
 

@@ -1,4 +1,4 @@
-"""The bootstrap and the command line, without a network."""
+"""The command line: python -m srlib and its --version."""
 
 import subprocess
 import sys
@@ -19,8 +19,3 @@ def test_version_flag(capsys):
         assert exit_.code == 0
     assert capsys.readouterr().out.strip() == f"srlib {__version__}"
 
-
-def test_make_rejects_an_unknown_job():
-    out = subprocess.run([sys.executable, "-m", "srlib.make", "bake"], capture_output=True, text=True)
-    assert out.returncode == 2
-    assert "invalid choice: 'bake'" in out.stderr

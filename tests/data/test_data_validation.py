@@ -4,12 +4,10 @@ Each case is refused twice: by building the dataset (SrlibError, one line) and
 by ``srlib data check`` (exit 2, ``srlib: error:`` lines, no traceback).
 """
 
-import contextlib
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ from PIL import Image
 from srlib.cli import main
 from srlib.data import folder_dataset
 from srlib.errors import SrlibError
-from tiny_datasets import snapshot, write_category
+from tiny_datasets import snapshot, unprivileged, write_category
 
 
 def refused(capsys, root, category="bottle", dataset="mvtec", split="test"):
@@ -157,28 +155,6 @@ def test_file_where_a_folder_should_be(tmp_path, capsys, where):
     assert f"{folder / where} is a file where a folder should be" in "\n".join(errors)
 
 
-@contextlib.contextmanager
-def unprivileged():
-    """Run the body as user 'nobody' when the tests run as root (root reads any file)."""
-    if os.geteuid() != 0:
-        yield
-        return
-    os.seteuid(65534)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-
-
-@pytest.fixture
-def world_readable_dir():
-    # Not tmp_path: pytest's base folder is private to root, so 'nobody' could not enter it.
-    folder = Path(tempfile.mkdtemp(prefix="srlib-perm-"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder)
-
-
 def test_image_unreadable_for_permissions(world_readable_dir, capsys):
     folder = write_category(world_readable_dir, "bottle")
     path = folder / "test" / "good" / "001.png"
@@ -204,7 +180,7 @@ def test_cli_lists_every_problem_and_no_traceback(tmp_path):
     (folder / "test" / "scratch" / "junk.txt").write_text("")
     run = subprocess.run(
         [sys.executable, "-m", "srlib", "data", "check", "--dataset", "mvtec", "--root", str(tmp_path)],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
     )
     assert run.returncode == 2 and "Traceback" not in run.stderr
     errors = [line for line in run.stderr.splitlines() if line.startswith("srlib: error: ")]

@@ -126,7 +126,7 @@ def test_lookup_errors_are_one_line():
 
 def _paper_text():
     candidates = [os.environ.get("SRLIB_PAPER_MD", ""),
-                  Path(__file__).parents[1] / "shared/paper/spr-iccv2023.md",
+                  Path(__file__).parents[2] / "shared/paper/spr-iccv2023.md",
                   "/work/shared/paper/spr-iccv2023.md"]
     for candidate in candidates:
         if candidate and Path(candidate).is_file():

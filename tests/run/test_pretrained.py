@@ -11,7 +11,7 @@ from srlib.run.evaluate import evaluate_model
 from srlib.cli.pretrained import config_of_command, train_command
 from srlib.run.pretrained import load_pretrained, shipped_checkpoint, weights_name
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "notebooks" / "weights"
+WEIGHTS = Path(__file__).resolve().parents[2] / "notebooks" / "weights"
 
 
 def described():

@@ -234,7 +234,7 @@ def test_a_stopped_reproduce_resumes_its_training(textures_root, tmp_path):
     command = [sys.executable, "-m", "srlib", "reproduce", "--dataset", "mvtec", "--root", str(textures_root),
                "--out", str(out), "--categories", "coin", *SMALL, "--epochs", "200", "--checkpoint-every", "50"]
     log = out / "textures" / "coin" / "train" / "log.jsonl"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 2):

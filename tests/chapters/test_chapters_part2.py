@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 CH4, CH5, CH6 = "04_real_images_on_a_laptop", "05_training_on_mvtec", "06_results"
 METHODS = ["SPR", "AE", "PCA"]
 METRICS = ["image_auroc", "pixel_auroc", "aupro"]
-WEIGHTS = Path(__file__).resolve().parents[1] / "notebooks" / "weights"
+WEIGHTS = Path(__file__).resolve().parents[2] / "notebooks" / "weights"
 
 
 def shipped(category):

@@ -16,10 +16,9 @@ import pytest
 from srlib.atomic import output_folder
 from srlib.cli import main
 from srlib.errors import SrlibError
-from test_data_validation import unprivileged, world_readable_dir  # noqa: F401 (a fixture)
-from tiny_datasets import snapshot, write_category
+from tiny_datasets import snapshot, unprivileged, write_category
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--preset", "cpu", "--image-size", "16", "--width", "8", "--batch-size", "4", "--no-progress"]
 
 
@@ -31,7 +30,7 @@ def one_line(capsys, argv) -> str:
     return err[0].removeprefix("srlib: error: ")
 
 
-def test_output_folders_that_cannot_be(tmp_path, world_readable_dir):  # noqa: F811
+def test_output_folders_that_cannot_be(tmp_path, world_readable_dir):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(SrlibError, match=rf"^--out {tmp_path / 'afile'} is not a folder; pass a folder$"):
         output_folder(tmp_path / "afile")

@@ -16,7 +16,7 @@ from srlib.run.checkpoint import load_score_model
 from srlib.data import folder_dataset
 from srlib.run.evaluate import evaluate_model
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # One thread: the same arithmetic in every process (and kind to a shared 2-core machine).
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 STEPS = 50  # of the killed run: 10 epochs of the 80 brick images in batches of 16

@@ -21,7 +21,7 @@ from srlib.run.ema import ema_of
 from srlib.errors import SrlibError
 from srlib.run.resume import epoch_batches, noise_seed, rng_states, set_rng_states
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- EMA ----------------------------------------------------------------------------

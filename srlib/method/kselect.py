@@ -104,7 +104,11 @@ def pseudo_anomalies(images: np.ndarray, seed: int = 0, kinds: tuple[str, ...] =
     seed : int
         Seeds every choice; the same seed gives the same arrays.
     kinds : tuple of str
-        Defect kinds, used in turn (image i gets ``kinds[i % len(kinds)]``).
+        Defect kinds, used in turn: image i gets ``kinds[i % len(kinds)]``,
+        or, where that kind changes too little of any region tried (a blur
+        or a pasted patch on a flat region, a patch from an identical image),
+        the next kind in the list that does. With the default kinds every
+        image gets one (a change of intensity moves any region).
 
     Returns
     -------
@@ -114,7 +118,7 @@ def pseudo_anomalies(images: np.ndarray, seed: int = 0, kinds: tuple[str, ...] =
         (N, S, S) bool: the pixels that changed (each by at least ``MIN_CHANGE``
         in some channel). Never empty.
     kinds : list of str
-        The kind of each copy.
+        The kind made of each copy (not always the one planned: see ``kinds``).
     """
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4 or images.shape[0] < 2 or images.shape[-1] != images.shape[-2]:
@@ -122,18 +126,24 @@ def pseudo_anomalies(images: np.ndarray, seed: int = 0, kinds: tuple[str, ...] =
     rng = np.random.default_rng(seed)
     n, size = images.shape[0], images.shape[-1]
     pseudo, masks, used = images.copy(), np.zeros((n, size, size), bool), []
+    if not kinds:
+        raise SrlibError(f"no pseudo-anomaly kind given: choose from {', '.join(PSEUDO_KINDS)}")
     for i in range(n):
-        kind = kinds[i % len(kinds)]
-        for _ in range(20):  # a flat region may not change enough: draw another
-            region = _ellipse(rng, size)
-            other = images[(i + 1 + rng.integers(n - 1)) % n]
-            altered = np.clip(_altered(kind, images[i], other, region, rng), -1, 1)
-            changed = region & (np.abs(altered - images[i]).max(axis=0) >= MIN_CHANGE)
-            if changed.sum() >= 0.25 * region.sum():
-                break
+        start = i % len(kinds)
+        for kind in kinds[start:] + kinds[:start]:  # the planned kind first, then the others in turn
+            for _ in range(20):  # a flat region may not change enough: draw another
+                region = _ellipse(rng, size)
+                other = images[(i + 1 + rng.integers(n - 1)) % n]
+                altered = np.clip(_altered(kind, images[i], other, region, rng), -1, 1)
+                changed = region & (np.abs(altered - images[i]).max(axis=0) >= MIN_CHANGE)
+                if changed.sum() >= 0.25 * region.sum():
+                    break
+            else:
+                continue
+            break
         else:
-            raise SrlibError(f"image {i} is too flat for a {kind!r} pseudo anomaly (nothing changed by "
-                             f"{MIN_CHANGE:.3f}); pass kinds without it")
+            raise SrlibError(f"no pseudo anomaly of kind {', '.join(kinds)} changes image {i} by {MIN_CHANGE:.3f} "
+                             f"in a quarter of a region; add 'intensity' to the kinds")
         pseudo[i][:, changed] = altered[:, changed]
         masks[i] = changed
         used.append(kind)

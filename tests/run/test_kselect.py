@@ -93,6 +93,61 @@ def test_pseudo_anomalies_change_exactly_their_masks():
     assert not np.array_equal(kselect.pseudo_anomalies(images, seed=6)[1], masks)
 
 
+def moon_tiles(folder, tile: int = 128) -> list[str]:
+    """A real photograph with flat regions (scikit-image's moon, 512 px) cut into a 4 x 4 grid of tiles, as PNGs."""
+    from skimage import data
+
+    moon = data.moon()
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i in range(16):
+        y, x = divmod(i, 4)
+        names.append(f"{i:03d}.png")
+        Image.fromarray(moon[tile * y:tile * (y + 1), tile * x:tile * (x + 1)]).save(folder / names[-1])
+    return names
+
+
+def test_pseudo_anomalies_on_a_real_photograph_with_flat_regions(tmp_path):
+    moon_tiles(tmp_path / "moon" / "train" / "good")
+    images = good_training_images("mvtec", tmp_path, "moon", image_size=SIZE).images.float().div(255).mul(2).sub(1)
+    images = images.numpy()
+    images[1] = 0.2  # and a constant crop where a blur is planned
+    pseudo, masks, kinds = kselect.pseudo_anomalies(images, seed=0)  # the planned blur of image 1 changes nothing
+    planned = [kselect.PSEUDO_KINDS[i % 4] for i in range(16)]
+    assert kinds[1] == "intensity"  # the next kind that can change a constant image
+    assert sum(made != plan for made, plan in zip(kinds, planned)) <= 4  # the plan kept where it can be made
+    change = np.abs(pseudo - images).max(axis=1)
+    for i in range(16):
+        assert masks[i].sum() >= 0.25 * np.pi * (SIZE / 16) ** 2 * 0.9  # a quarter of the smallest ellipse
+        assert (change[i][~masks[i]] == 0).all() and (change[i][masks[i]] >= kselect.MIN_CHANGE).all()
+    again = kselect.pseudo_anomalies(images, seed=0)
+    assert again[2] == kinds and np.array_equal(again[0], pseudo)
+    flat = np.full((4, 3, SIZE, SIZE), 0.2, np.float32)  # nothing but blur and cut-paste on constant images
+    with pytest.raises(SrlibError, match="no pseudo anomaly of kind blur, cutpaste changes image 0.*'intensity'"):
+        kselect.pseudo_anomalies(flat, kinds=("blur", "cutpaste"))
+
+
+class NoScore(torch.nn.Module):
+    """A score model that has learned nothing (score 0): its maps are the noise alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1), requires_grad=False)  # where the run layer finds the device
+        self.sde = VESDE(25.0)
+
+    def forward(self, x, k):
+        return torch.zeros_like(x)
+
+
+def test_k_auto_chooses_on_a_real_photograph_with_flat_regions(tmp_path):
+    names = moon_tiles(tmp_path / "moon" / "train" / "good")
+    choice = select_k_for_checkpoint(NoScore(), "mvtec", tmp_path, "moon", EvalConfig(image_size=SIZE, n_draws=1, kernel=3),
+                                     mask_size=SIZE, ks=(1e-3, 1e-2))
+    assert choice.k in (1e-3, 1e-2) and set(choice.images) <= set(names) and len(choice.images) == 4
+    recorded = choice.to_dict()["pseudo_kinds"]
+    assert recorded == choice.kinds and "blur" not in recorded  # the tile planned for a blur is flat: made otherwise
+
+
 def test_separation_and_uniformity_against_direct_computations():
     rng = np.random.default_rng(1)
     normal, pseudo = rng.random((5, 6, 6)), rng.random((4, 6, 6))
@@ -184,6 +239,35 @@ def test_evaluate_k_auto_records_its_choice_and_equals_the_fixed_k(textures_root
     assert "k_selection" not in fixed
     assert [fixed[m] for m in ("image_auroc", "pixel_auroc", "aupro")] == [
         record[m] for m in ("image_auroc", "pixel_auroc", "aupro")]
+
+
+@pytest.mark.slow
+def test_evaluate_k_auto_on_a_real_photograph_with_flat_regions(tmp_path, capsys):
+    """As a user would: tiles of a photograph as good images, two painted defects, srlib evaluate --k auto."""
+    import json
+
+    from srlib.cli import main
+
+    root = tmp_path / "photos"
+    moon_tiles(root / "moon" / "train" / "good")
+    test, truth = root / "moon" / "test", root / "moon" / "ground_truth" / "spot"
+    for folder in (test / "good", test / "spot", truth):
+        folder.mkdir(parents=True)
+    for i, name in enumerate(("000.png", "005.png")):
+        shutil.copy(root / "moon" / "train" / "good" / name, test / "good" / name)
+        image = np.asarray(Image.open(root / "moon" / "train" / "good" / name)).copy()
+        mask = np.zeros_like(image)
+        mask[40:70, 50:90] = 255
+        image[mask > 0] = 255
+        Image.fromarray(image).save(test / "spot" / f"{i:03d}.png")
+        Image.fromarray(mask).save(truth / f"{i:03d}_mask.png")
+    checkpoint = plain_checkpoint(tmp_path / "ckpt")
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--dataset", "mvtec", "--root", str(root),
+                 "--category", "moon", "--image-size", "32", "--n-draws", "1", "--overlays", "0", "--device", "cpu",
+                 "--no-progress", "--k", "auto", "--out", str(tmp_path / "auto")]) == 0
+    chosen = json.loads((tmp_path / "auto" / "result.json").read_text())["k_selection"]
+    assert "chosen by the" in capsys.readouterr().out
+    assert len(chosen["pseudo_kinds"]) == len(chosen["images"]) == 4 and "blur" not in chosen["pseudo_kinds"]
 
 
 def test_a_bad_k_is_one_line(capsys):

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from srlib import __version__
 from srlib.cli import main
 
@@ -13,9 +15,8 @@ def test_python_m_srlib_help_lists_the_program():
 
 
 def test_version_flag(capsys):
-    try:
+    with pytest.raises(SystemExit) as exit_:  # argparse's version action exits; returning is a failure
         main(["--version"])
-    except SystemExit as exit_:
-        assert exit_.code == 0
+    assert exit_.value.code == 0
     assert capsys.readouterr().out.strip() == f"srlib {__version__}"
 

@@ -41,6 +41,7 @@ Photographs (scikit-image's ``skimage/data/_fetchers.py`` documents each):
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import tempfile
@@ -58,6 +59,7 @@ SIZE = 128  # stored image size
 COUNTS = {"train/good": 80, "test/good": 20}
 PER_DEFECT = 10
 MARK = "Written by `srlib data textures`"
+README = "readme.txt"  # written last in each category folder; starts with MARK
 _ROWS = {"train": (0, 320), "test": (352, 512)}  # rows of a texture photograph each split crops from
 
 
@@ -196,20 +198,64 @@ def _write_category(folder: Path, category: str, seed: int) -> None:
             gt = folder / "ground_truth" / defect
             gt.mkdir(parents=True, exist_ok=True)
             Image.fromarray(mask.astype(np.uint8) * 255).save(gt / f"{index:03d}_mask.png")
-    (folder / "readme.txt").write_text(_readme(category, seed))
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    sums = "".join(f"{_sha256(p)}  {p.relative_to(folder).as_posix()}\n" for p in files)
+    (folder / README).write_text(_readme(category, seed) + f"\nsha256 of every file written:\n{sums}")
 
 
 def _ours(folder: Path) -> bool:
-    readme = folder / "readme.txt"
+    readme = folder / README
     return readme.is_file() and readme.read_text(errors="replace").startswith(MARK)
+
+
+def _written() -> set[str]:
+    """Every path (relative, ``/``-separated) that :func:`_write_category` writes, folders included."""
+    files = {README}
+    for split, defect, index in _plan():
+        files.add(f"{split}/{defect}/{index:03d}.png")
+        if defect != "good":
+            files.add(f"ground_truth/{defect}/{index:03d}_mask.png")
+    return files | {parent.as_posix() for name in files for parent in Path(name).parents if parent != Path(".")}
+
+
+def _recorded(folder: Path) -> dict[str, str]:
+    """The sha256 of every file the readme lists (``HASH  path`` lines, as sha256sum writes them)."""
+    lines = (folder / README).read_text(errors="replace").splitlines()
+    pairs = (line.split("  ", 1) for line in lines if len(line) > 66 and line[64:66] == "  ")
+    return {name: digest for digest, name in pairs}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def not_ours(folder: Path) -> list[Path]:
+    """What a category folder written by :func:`make_textures` holds that it did not write, or that changed since.
+
+    Anything with a name it does not write (a file, a folder, a link), and any
+    file it wrote whose sha256 is no longer the one its ``readme.txt`` records.
+    """
+    written, recorded, found = _written(), _recorded(folder), []
+    for here, folders, files in os.walk(folder):
+        for name in sorted(folders) + sorted(files):
+            path = Path(here) / name
+            relative = path.relative_to(folder).as_posix()
+            if relative not in written or path.is_symlink():
+                found.append(path)
+            elif relative in recorded and recorded[relative] != _sha256(path):
+                found.append(path)
+        folders[:] = [name for name in folders if (Path(here) / name).relative_to(folder).as_posix() in written
+                      and not (Path(here) / name).is_symlink()]
+    return found
 
 
 def make_textures(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     """Write every texture category into ``out_dir`` in the MVTec AD layout.
 
-    A category folder written earlier by this function is replaced; any other
-    folder in the way is an error and nothing is written. Each category is
-    built in a temporary folder beside it and renamed into place.
+    A category folder written earlier by this function is replaced, as long as
+    it holds nothing else: a file someone added there or changed since, or any
+    other folder in the way, is an error naming it, and nothing is written.
+    Each category is built in a temporary folder beside it and renamed into place.
 
     Returns
     -------
@@ -219,10 +265,18 @@ def make_textures(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise SrlibError(f"{out_dir} is a file; pass a folder (new or existing) for the texture categories")
+    others = []
     for category in TEXTURE_CATEGORIES:
         folder = out_dir / category
-        if folder.exists() and not _ours(folder):
+        if folder.is_symlink() or (folder.exists() and not _ours(folder)):
             raise SrlibError(f"{folder} exists and was not written by srlib data textures; move it away or choose another folder")
+        others += not_ours(folder) if folder.exists() else []
+    if others:
+        shown = ", ".join(str(p) for p in others[:4]) + (f" and {len(others) - 4} more" if len(others) > 4 else "")
+        folders = sorted({p.relative_to(out_dir).parts[0] for p in others}, key=TEXTURE_CATEGORIES.index)
+        raise SrlibError(f"{', '.join(folders)} in {out_dir} hold what srlib data textures did not write, or "
+                         f"changed since it wrote it ({shown}); writing them again would remove it: move it out, "
+                         "or choose another folder; nothing was written")
     out_dir.mkdir(parents=True, exist_ok=True)
     for category in TEXTURE_CATEGORIES:
         folder = out_dir / category

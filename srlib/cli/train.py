@@ -137,10 +137,11 @@ def _which_images(args) -> tuple[str, str, str, float | None]:
         if named:
             raise SrlibError(f"--images replaces {', '.join(named)}: give either a plain folder or a category")
         holdout = 0.2 if args.holdout is None else args.holdout
-        return IMAGES, args.images, Path(args.images).resolve().name, holdout
+        images = Path(args.images).expanduser()  # also when quoted: '~/good'
+        return IMAGES, str(images), images.resolve().name, holdout
     if len(named) < 3:
         raise SrlibError("say which images to train on: --images DIR, or --dataset, --root and --category")
-    return args.dataset, args.root, args.category, args.holdout
+    return args.dataset, str(Path(args.root).expanduser()), args.category, args.holdout
 
 
 def _train(args) -> int:

@@ -37,16 +37,17 @@ class FolderDataset(Dataset):
         Per item, in order.
     """
 
-    def __init__(self, samples: list[Sample], image_size: int = 192, mask_size: int = 256, desc: str = "decoding"):
+    def __init__(self, samples: list[Sample], image_size: int = 192, mask_size: int = 256, desc: str = "decoding",
+                 progress: bool = True):
         self.image_size, self.mask_size = int(image_size), int(mask_size)
         self.labels = [s.label for s in samples]
         self.defects = [s.defect for s in samples]
         self.paths = [str(s.path) for s in samples]
-        pixels = decode_all(lambda s: image_pixels(s.path, self.image_size), samples, desc)
+        pixels = decode_all(lambda s: image_pixels(s.path, self.image_size), samples, desc, progress)
         self.images = torch.from_numpy(np.stack(pixels)) if pixels else torch.empty(0, 3, image_size, image_size, dtype=torch.uint8)
         # Masks of defective images only; good images get zeros on access.
         masked = [i for i, s in enumerate(samples) if s.mask is not None]
-        masks = decode_all(lambda i: mask_pixels(samples[i].mask, self.mask_size), masked, f"{desc} masks")
+        masks = decode_all(lambda i: mask_pixels(samples[i].mask, self.mask_size), masked, f"{desc} masks", progress)
         self._masks = [None] * len(samples)
         for i, mask in zip(masked, masks):
             self._masks[i] = torch.from_numpy(mask)
@@ -77,6 +78,7 @@ def folder_dataset(
     split: str,
     image_size: int = 192,
     mask_size: int = 256,
+    progress: bool = True,
 ) -> FolderDataset:
     """One split of one category of MVTec AD, MPDD or BTAD, decoded once into memory.
 
@@ -92,6 +94,8 @@ def folder_dataset(
         train holds only good images; test holds good and defective ones.
     image_size, mask_size : int
         Square sizes after resizing (non-square images are squashed).
+    progress : bool
+        A bar while many images are decoded.
 
     Raises
     ------
@@ -103,7 +107,7 @@ def folder_dataset(
     if split not in SPLITS:
         raise SrlibError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     scan = checked_scan(dataset, root, category, scored=split == "test")
-    data = FolderDataset(scan.samples[split], image_size, mask_size, desc=f"{scan.folder.name}/{split}")
+    data = FolderDataset(scan.samples[split], image_size, mask_size, desc=f"{scan.folder.name}/{split}", progress=progress)
     if split == "test" and not any(mask is not None and mask.any() for mask in data._masks):
         raise SrlibError(every_mask_empty(scan.folder))
     return data

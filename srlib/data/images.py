@@ -109,12 +109,13 @@ def mask_pixels(path: str | os.PathLike, size: int) -> np.ndarray:
     return np.asarray(mask).astype(np.uint8)[None]
 
 
-def decode_all(function, items: list, desc: str) -> list:
-    """``[function(item) for item in items]`` on threads (Pillow releases the GIL), with a bar."""
+def decode_all(function, items: list, desc: str, progress: bool = True) -> list:
+    """``[function(item) for item in items]`` on threads (Pillow releases the GIL), with a bar (``progress``, many items)."""
     workers = min(8, os.cpu_count() or 1)
     pool = ThreadPoolExecutor(workers)
     try:
         results = pool.map(function, items)
-        return list(tqdm(results, total=len(items), desc=desc, disable=len(items) < PROGRESS_FROM, leave=False))
+        return list(tqdm(results, total=len(items), desc=desc, disable=not progress or len(items) < PROGRESS_FROM,
+                         leave=False))
     finally:
         pool.shutdown(cancel_futures=True)

@@ -169,7 +169,7 @@ def evaluate_checkpoint(
         config = config.replace(k=k_choice.k)
     else:
         k_choice = None
-    test = folder_dataset(dataset, root, category, "test", image_size=config.image_size)
+    test = folder_dataset(dataset, root, category, "test", image_size=config.image_size, progress=progress)
     result = evaluate_model(model, test, config, progress=progress)
     name, source = data_source(dataset, root, category)
     if trained is not None:

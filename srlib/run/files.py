@@ -13,6 +13,8 @@ evaluation at (k, N), the N ablation in ``n_draws_folder(n)``, the k sweep
 
 from __future__ import annotations
 
+from pathlib import Path
+
 CHECKPOINT = "checkpoint.pt"  # resumable training state, format TRAIN_FORMAT
 WEIGHTS = "model.pt"  # final EMA weights: a plain state dict, the authors' format
 CONFIG = "config.json"  # the TrainConfig, beside CHECKPOINT and WEIGHTS
@@ -40,3 +42,21 @@ TABLES = "tables"  # srlib reproduce's tables, beside the dataset folders
 def n_draws_folder(n: int) -> str:
     """The subfolder of a category's evaluation with N = ``n`` draws (Table 5)."""
     return f"n_draws_{n}"
+
+
+def written_by(folder: Path) -> str | None:
+    """The srlib command whose output ``folder`` is, recognised by its files; None for any other folder.
+
+    ``srlib train --images`` and ``srlib predict --images`` leave such folders
+    alone: a prediction's overlays are neither good images nor new ones.
+    """
+    def has(*names: str) -> bool:
+        return all((folder / name).exists() for name in names)
+
+    if has(PREDICTION) or has(SCORES, OVERLAYS) or has(MAPS, OVERLAYS):
+        return "srlib predict"
+    if has(CHECKPOINT) or has(WEIGHTS, CONFIG) or has(LOG, CONFIG):
+        return "srlib train"
+    if has(RESULT) or has(CHAPTER5):
+        return "srlib evaluate"
+    return None

@@ -13,8 +13,10 @@ them. SIGTERM and SIGINT stop a run after its current step, with a checkpoint.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import random
 import signal
 import sys
@@ -112,6 +114,43 @@ def previous_checkpoint(out: Path, config: TrainConfig, resume: bool, rank: int 
             file=sys.stderr,
         )
     return state
+
+
+def image_digests(paths: list[str] | None, images: torch.Tensor, root: str) -> dict[str, str]:
+    """The sha256 of every training image, by its name relative to ``root`` (of its pixels, for images given in memory)."""
+    if paths is None:
+        pixels = images.detach().cpu().numpy()
+        return {f"image {i}": hashlib.sha256(pixels[i].tobytes()).hexdigest() for i in range(len(pixels))}
+    digests = {}
+    for path in paths:
+        digests[Path(os.path.relpath(path, root)).as_posix()] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return digests
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def refuse_other_images(saved: dict | None, now: dict[str, str], root: str, out: Path, warn: bool = True) -> None:
+    """Refuse to resume on images other than those the run began with (``saved``, from its checkpoint).
+
+    Its held-out share would then hold images it trained on, and its epochs
+    would mean another thing. A checkpoint of an older srlib records none.
+    """
+    if saved is None:
+        if warn:
+            print(f"srlib: warning: {out / CHECKPOINT} does not record its training images (an older srlib wrote "
+                  "it); resuming without checking that they are the same", file=sys.stderr)
+        return
+    added = sorted(set(now) - set(saved))
+    removed = sorted(set(saved) - set(now))
+    changed = sorted(name for name in set(now) & set(saved) if now[name] != saved[name])
+    if added or removed or changed:
+        what = "; ".join(f"{len(names)} {verb}: {_some(names)}"
+                         for verb, names in (("added", added), ("removed", removed), ("changed", changed)) if names)
+        raise SrlibError(f"--resume refused: the training images under {root} are not those the run in {out} began "
+                         f"with ({what}), so its held-out images would mix with images it trained on: put them back "
+                         "as they were, or start a new run in another --out")
 
 
 def truncate_log(path: Path, epochs_done: int) -> None:

@@ -57,9 +57,9 @@ from srlib.atomic import append_text, output_folder, remove_stale_temporaries, s
 from srlib.run.config import IMAGES, TrainConfig, save_config
 from srlib.run.device import memory_format, pick_device, set_precision
 from srlib.run.ema import ema_of
-from srlib.run.files import CHECKPOINT, CONFIG, LOG, TRAIN_FORMAT, WEIGHTS
-from srlib.run.resume import (StopSignal, epoch_batches, noise_seed, previous_checkpoint, rng_states,
-                              set_rng_states, truncate_log)
+from srlib.run.files import CHECKPOINT, CONFIG, HOLDOUT, LOG, TRAIN_FORMAT, WEIGHTS
+from srlib.run.resume import (StopSignal, epoch_batches, image_digests, noise_seed, previous_checkpoint,
+                              refuse_other_images, rng_states, set_rng_states, truncate_log)
 from srlib.errors import SrlibError
 
 SYNC_EVERY = 32  # steps between host-device synchronisations within an epoch
@@ -119,21 +119,24 @@ def _start_processes(config: TrainConfig) -> tuple[int, int, torch.device]:
     return dist.get_rank(), world, device
 
 
-def load_images(config: TrainConfig, device: torch.device) -> tuple[torch.Tensor, list[str]]:
+def load_images(config: TrainConfig, device: torch.device, progress: bool = True) -> tuple[torch.Tensor, list[str]]:
     """The training images of the configured category (or plain folder), as one (N, 3, S, S) tensor, and their paths.
 
-    A plain folder's unreadable files are skipped with one line each; a benchmark folder's refuse the run.
+    A plain folder's unreadable files are skipped with one line each, and so
+    are the folders srlib wrote in it; a benchmark folder's refuse the run.
     """
     from srlib.data import folder_dataset
 
     if config.dataset == IMAGES:
         from srlib.data.plain import read_folder
+        from srlib.run.files import written_by
 
-        pixels, paths, problems = read_folder(config.root, config.image_size)
+        pixels, paths, problems = read_folder(config.root, config.image_size, skip=written_by, progress=progress)
         for problem in problems:
             print(f"srlib: skipped: {problem}", file=sys.stderr)
         return torch.from_numpy(pixels).float().div(255).mul(2).sub(1).to(device), [str(p) for p in paths]
-    dataset = folder_dataset(config.dataset, config.root, config.category, "train", image_size=config.image_size)
+    dataset = folder_dataset(config.dataset, config.root, config.category, "train", image_size=config.image_size,
+                             progress=progress)
     if len(dataset) == 0:
         raise SrlibError(
             f"no training images for {config.dataset}/{config.category} under {config.root}: check --root and --category"
@@ -152,10 +155,13 @@ class _Run:
         previous = previous_checkpoint(out, config, resume, rank, world)
         paths = None
         if images is None:
-            images, paths = load_images(config, device)
+            images, paths = load_images(config, device, self.progress)
         elif images.dim() != 4 or images.shape[1] != 3 or tuple(images.shape[2:]) != (config.image_size,) * 2:
             raise SrlibError(f"training images of shape {tuple(images.shape)}: expected (N, 3, {config.image_size}, "
                              f"{config.image_size}) for image_size {config.image_size}")
+        self.digests = image_digests(paths, images, config.root)
+        if previous is not None:
+            refuse_other_images(previous.get("images"), self.digests, config.root, out, warn=rank == 0)
         from srlib.run.holdout import split_holdout
 
         keep, held = split_holdout(len(images), config.holdout, config.seed)
@@ -217,6 +223,7 @@ class _Run:
             "epoch_totals": [self.epoch_loss, self.epoch_images, self.epoch_seconds],
             "world_size": self.world,
             "rng": rng_states(),
+            "images": self.digests,
         }
         save_torch(state, self.out / CHECKPOINT)
 
@@ -272,7 +279,12 @@ class _Run:
             if len(self.held[0]):
                 from srlib.run.holdout import score_holdout
 
-                score_holdout(self.ema.module, *self.held, config.image_size, self.out, self.progress)
+                try:
+                    score_holdout(self.ema.module, *self.held, config.image_size, self.out, self.progress)
+                except KeyboardInterrupt:  # the weights are saved; --resume scores the held-out images again
+                    print(f"\nsrlib: SIGINT received while scoring the held-out images: {self.out / HOLDOUT} "
+                          "was not written", file=sys.stderr, flush=True)
+                    return TrainOutcome(self.out, self.epoch, self.step, False, "SIGINT")
         return TrainOutcome(self.out, self.epoch, self.step, True)
 
     def _sync(self, stop: StopSignal, bar) -> bool:

@@ -1,0 +1,141 @@
+"""Issue 19, training on a plain folder: every image the user gave is used once, nothing of srlib's is."""
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import srlib.run.holdout
+from srlib.cli import main
+from srlib.data.plain import list_images, read_folder
+from srlib.errors import SrlibError
+from srlib.run.files import written_by
+
+TINY = ["--preset", "cpu", "--epochs", "1", "--image-size", "16", "--width", "8", "--batch-size", "4",
+        "--device", "cpu", "--no-progress"]
+
+
+def noise_png(path: Path, seed: int, size=(20, 20)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def train(good, out, *more):
+    return main(["train", "--images", str(good), "--out", str(out), *TINY, *more])
+
+
+def held_out(out) -> list[str]:
+    return json.loads((Path(out) / "holdout.json").read_text())["images"]
+
+
+def test_a_prediction_inside_the_good_folder_is_not_trained_on(tmp_path, capsys):
+    """Case 4: an earlier srlib predict --out inside --images: its overlays are left alone, with one line."""
+    good = tmp_path / "good"
+    for i in range(6):
+        noise_png(good / f"g{i}.png", i)
+    earlier = good / "checked"  # what `srlib predict --out good/checked` leaves
+    for i in range(4):
+        noise_png(earlier / "overlays" / f"n{i}.png.png", 100 + i, (40, 20))
+    (earlier / "scores.csv").write_text("image,score,anomalous,error\n")
+    (earlier / "prediction.json").write_text("{}\n")
+    assert train(good, tmp_path / "run") == 0
+    err = capsys.readouterr().err
+    assert "left alone what srlib wrote under" in err and "checked/ (srlib predict's output)" in err
+    assert not any("checked" in p for p in held_out(tmp_path / "run"))
+    pixels, paths, _ = read_folder(good, 16, skip=written_by, progress=False)
+    assert len(paths) == 6 and all(p.parent == good for p in paths)
+    # An earlier run folder, an evaluation, and the prediction pointed at directly.
+    assert written_by(tmp_path / "run") == "srlib train" and written_by(good) is None
+    with pytest.raises(SrlibError, match=r"no image files under .*checked.*left alone what srlib wrote"):
+        list_images(earlier, skip=written_by)
+
+
+def test_linked_folders_are_followed_once_and_hidden_names_said(tmp_path):
+    """Case 6: a linked sub-folder's images are used; a link back is not followed twice; dot-names are said."""
+    elsewhere = tmp_path / "elsewhere"
+    for i in range(5):
+        noise_png(elsewhere / f"e{i}.png", i)
+    good = tmp_path / "good"
+    noise_png(good / "a.png", 9)
+    (good / "more").symlink_to(elsewhere, target_is_directory=True)
+    (good / "again").symlink_to(elsewhere, target_is_directory=True)  # the same folder by a second link
+    (elsewhere / "loop").symlink_to(good, target_is_directory=True)  # and a way back
+    noise_png(good / ".hidden.png", 10)
+    noise_png(good / ".thumbs" / "t.png", 11)
+    found = list_images(good)
+    assert found.names() == ["a.png"] + [f"again/e{i}.png" for i in range(5)]  # each image once
+    lines = " ".join(found.skipped)
+    assert "2 linked folder(s) under" in lines and "already searched by another path: again/loop/, more/" in lines
+    assert "2 hidden name(s)" in lines
+    assert ".hidden.png" in lines and ".thumbs/" in lines
+
+
+def test_a_pdf_is_not_an_image_and_a_quoted_tilde_is_home(tmp_path, monkeypatch):
+    """Case 9: Pillow writes PDFs but cannot read them: left alone, not 'corrupt'; '~/good' is expanded."""
+    good = tmp_path / "good"
+    noise_png(good / "a.png", 1)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(good / "report.pdf")
+    found = list_images(good)
+    assert [p.name for p in found.paths] == ["a.png"] and [p.name for p in found.others] == ["report.pdf"]
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert list_images("~/good").paths == [good / "a.png"]
+
+
+def test_resume_refuses_a_changed_image_folder(tmp_path, capsys):
+    """Case 5: --resume after images were added, removed or changed names what changed; nothing trained."""
+    good = tmp_path / "good"
+    for i in range(10):
+        noise_png(good / f"g{i}.png", i)
+    out = tmp_path / "run"
+    assert train(good, out, "--epochs", "1") == 0
+    before = (out / "checkpoint.pt").read_bytes()
+    noise_png(good / "new.png", 50)
+    (good / "g3.png").unlink()
+    noise_png(good / "g4.png", 51)
+    capsys.readouterr()
+    assert train(good, out, "--epochs", "2", "--resume") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--resume refused: the training images under" in err
+    assert "1 added: new.png; 1 removed: g3.png; 1 changed: g4.png" in err
+    assert (out / "checkpoint.pt").read_bytes() == before
+    # Put back as they were, the run continues.
+    (good / "new.png").unlink()
+    noise_png(good / "g3.png", 3)
+    noise_png(good / "g4.png", 4)
+    assert train(good, out, "--epochs", "2", "--resume") == 0
+
+
+def test_ctrl_c_while_scoring_the_held_out_images_says_resume(tmp_path, capsys, monkeypatch):
+    """Case 9: Ctrl-C after the last epoch, during the held-out scoring: the --resume hint, and --resume scores them."""
+    good = tmp_path / "good"
+    for i in range(8):
+        noise_png(good / f"g{i}.png", i)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    real = srlib.run.holdout.score_holdout
+    monkeypatch.setattr(srlib.run.holdout, "score_holdout", interrupted)
+    assert train(good, tmp_path / "run") == 128 + signal.SIGINT
+    err = capsys.readouterr().err
+    assert "while scoring the held-out images" in err and "Continue with:" in err and "--resume" in err
+    assert not (tmp_path / "run" / "holdout.json").exists() and (tmp_path / "run" / "model.pt").exists()
+    monkeypatch.setattr(srlib.run.holdout, "score_holdout", real)
+    assert train(good, tmp_path / "run", "--resume") == 0
+    assert len(held_out(tmp_path / "run")) == 2
+
+
+def test_no_progress_shows_no_reading_bar(tmp_path, capfd):
+    """Case 9: --no-progress silences the bar of reading 100 images or more too."""
+    good = tmp_path / "good"
+    for i in range(100):
+        noise_png(good / f"g{i:03d}.png", i, (8, 8))
+    assert train(good, tmp_path / "run", "--epochs", "1", "--batch-size", "16") == 0
+    err = capfd.readouterr().err
+    assert "reading" not in err and "it/s" not in err, err

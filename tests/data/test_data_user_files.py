@@ -3,10 +3,13 @@
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from srlib.cli import main
 from srlib.data import TEXTURE_CATEGORIES, make_textures
+from srlib.data.plain import list_images
 from srlib.errors import SrlibError
 from tiny_datasets import snapshot
 
@@ -49,3 +52,41 @@ def test_textures_refuse_a_category_folder_that_is_a_link(tmp_path, written):
     (tmp_path / "out" / "brick").symlink_to(written / "brick")
     with pytest.raises(SrlibError, match=r"brick exists and was not written by srlib data textures"):
         make_textures(tmp_path / "out")
+
+
+def noise_png(path: Path, seed: int, size=(20, 20)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_linked_folders_are_followed_once_and_hidden_names_said(tmp_path):
+    """Case 6: a linked sub-folder's images are used; a link back is not followed twice; dot-names are said."""
+    elsewhere = tmp_path / "elsewhere"
+    for i in range(5):
+        noise_png(elsewhere / f"e{i}.png", i)
+    good = tmp_path / "good"
+    noise_png(good / "a.png", 9)
+    (good / "more").symlink_to(elsewhere, target_is_directory=True)
+    (good / "again").symlink_to(elsewhere, target_is_directory=True)  # the same folder by a second link
+    (elsewhere / "loop").symlink_to(good, target_is_directory=True)  # and a way back
+    noise_png(good / ".hidden.png", 10)
+    noise_png(good / ".thumbs" / "t.png", 11)
+    found = list_images(good)
+    assert found.names() == ["a.png"] + [f"again/e{i}.png" for i in range(5)]  # each image once
+    lines = " ".join(found.skipped)
+    assert "2 linked folder(s) under" in lines and "already searched by another path: again/loop/, more/" in lines
+    assert "2 hidden name(s)" in lines
+    assert ".hidden.png" in lines and ".thumbs/" in lines
+
+
+def test_a_pdf_is_not_an_image_and_a_quoted_tilde_is_home(tmp_path, monkeypatch):
+    """Case 9: Pillow writes PDFs but cannot read them: left alone, not 'corrupt'; '~/good' is expanded."""
+    good = tmp_path / "good"
+    noise_png(good / "a.png", 1)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(good / "report.pdf")
+    found = list_images(good)
+    assert [p.name for p in found.paths] == ["a.png"] and [p.name for p in found.others] == ["report.pdf"]
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert list_images("~/good").paths == [good / "a.png"]

@@ -113,32 +113,6 @@ def collect(out: Path) -> list[dict]:
     return rows
 
 
-def summary(rows: list[dict]) -> str:
-    """Mean over seeds per recipe and category: test at k = 1e-3 and at the best k; validation at 1e-3."""
-    import numpy as np
-
-    key = lambda r: (r["k_max"], r["k_draw"], r["epochs"], r["width"])
-    lines = ["| k_max | draw | epochs | width | val img @1e-3 | test img / pix / AUPRO @1e-3 | "
-             + " | ".join(CATEGORIES) + " | best-k test img |", "|" + "---|" * (7 + len(CATEGORIES))]
-    for recipe in sorted({key(r) for r in rows}, key=lambda t: (t[2], t[3], t[1], -t[0])):
-        mine = [r for r in rows if key(r) == recipe]
-        at = lambda split, k: [r for r in mine if r["split"] == split and r["k"] == k]
-        test = at("test", 1e-3)
-        mean = lambda rs, m: float(np.mean([r[m] for r in rs])) if rs else float("nan")
-        per_cat = [mean([r for r in test if r["category"] == c], "image_auroc") for c in CATEGORIES]
-        best = []
-        for c in CATEGORIES:
-            for s in {r["seed"] for r in mine}:
-                sweep = [r for r in mine if r["split"] == "test" and r["category"] == c and r["seed"] == s]
-                if sweep:
-                    best.append(max(r["image_auroc"] for r in sweep))
-        lines.append(f"| {recipe[0]:g} | {recipe[1]} | {recipe[2]} | {recipe[3]} | "
-                     f"{mean(at('validation', 1e-3), 'image_auroc'):.3f} | "
-                     f"{mean(test, 'image_auroc'):.3f} / {mean(test, 'pixel_auroc'):.3f} / {mean(test, 'aupro'):.3f} | "
-                     + " | ".join(f"{v:.3f}" for v in per_cat) + f" | {np.mean(best):.3f} |")
-    return "\n".join(lines)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="srlib data textures folder (reported)")
@@ -162,7 +136,13 @@ def main(argv=None) -> int:
             for future in as_completed(futures):
                 future.result()
                 collect(out)
-    print(summary(collect(out)))
+    from srlib.results.study import choose, markdown_summary, read_study, recipe_name
+
+    collect(out)
+    rows = read_study(out / "study.csv")
+    print(markdown_summary(rows, args.categories))
+    if any(r["split"] == "validation" for r in rows):
+        print("chosen by validation image AUROC at k = 1e-3 (srlib.results.study.choose):", recipe_name(choose(rows)))
     return 0
 
 

@@ -121,7 +121,7 @@ def with_dependencies(notebooks: list[Path]) -> list[Path]:
 
 
 def source_hash(notebook: Path, parameters: dict) -> str:
-    """What a notebook's outputs depend on: its text, its parameters, srlib's code and its dependencies.
+    """What a notebook's outputs depend on: its text, its parameters, srlib's code, the shipped weights and its dependencies.
 
     The default-parameter hash of each chapter it depends on (:func:`depends_on`)
     counts too, so both are executed again together.
@@ -133,6 +133,9 @@ def source_hash(notebook: Path, parameters: dict) -> str:
         name = source.relative_to(ROOT).as_posix()
         if not name.startswith(NOT_IMPORTED_BY_NOTEBOOKS):
             digest.update(name.encode() + source.read_bytes())
+    # The shipped models and the study behind their recipe (notebooks/weights): new weights, new numbers.
+    for data in sorted((notebook.parent / "weights").glob("*")):
+        digest.update(data.name.encode() + data.read_bytes())
     for dependency in depends_on(notebook):
         digest.update(source_hash(dependency, {}).encode())
     return digest.hexdigest()

@@ -182,3 +182,13 @@ def test_a_chapter_never_executed_is_staged_bare_and_the_html_is_built_without_W
     book.staged(first).write_text('{"metadata": {"srlib_book": {}}}')
     assert book.main(["--only", "02"]) == 0
     assert stricts == [False, True]
+
+
+def test_a_chapter_is_stale_when_the_shipped_weights_change(sandbox):
+    nb = write_notebook(sandbox / "notebooks" / "04_loads.ipynb", "print(1)")
+    weights = sandbox / "notebooks" / "weights"
+    weights.mkdir(exist_ok=True)
+    (weights / "textures-brick-seed0.pt").write_bytes(b"old")
+    before = book.source_hash(nb, {})
+    (weights / "textures-brick-seed0.pt").write_bytes(b"new")  # retrained: the chapter's numbers change
+    assert book.source_hash(nb, {}) != before

@@ -61,3 +61,42 @@ def test_imports_go_down(path):
             continue
         assert LEVEL[target] < LEVEL[own], (f"{path.relative_to(SRLIB.parent)}:{line} imports {module}: "
                                              f"{own} (layer {LEVEL[own]}) may not import {target} (layer {LEVEL[target]})")
+
+
+def module_name(path: Path) -> str:
+    """``srlib/run/train.py`` -> ``srlib.run.train``; ``srlib/run/__init__.py`` -> ``srlib.run``."""
+    parts = path.relative_to(SRLIB.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the srlib modules it imports (at the top or inside a function), each existing module once."""
+    names = {module_name(p): p for p in MODULES}
+    graph = {}
+    for name, path in names.items():
+        targets = set()
+        for _, module in srlib_imports(path):
+            while module not in names:  # srlib.run.config.EvalConfig is no module; its parent is
+                module = module.rsplit(".", 1)[0]
+            targets.add(module)
+        graph[name] = targets - {name}
+    return graph
+
+
+def test_no_circle_of_imports():
+    """No module reaches itself through imports, lazy ones included (a circle is a layer inside a layer undone)."""
+    graph, state, circles = import_graph(), {}, []
+
+    def visit(node, path):
+        state[node] = "open"
+        for target in sorted(graph[node]):
+            if state.get(target) == "open":
+                circles.append(path[path.index(target):] + [target])
+            elif target not in state:
+                visit(target, path + [target])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not circles, "import circles: " + "; ".join(" -> ".join(c) for c in circles)

@@ -6,13 +6,14 @@ import torch
 import torch.nn.functional as F
 
 from srlib.method.unet import ScoreUNet, upsample_to
+from srlib.method.constants import PAPER_K
 from srlib.method.sde import dsm_loss
 from srlib.run.config import TrainConfig
 from srlib.run.device import memory_format, set_precision
 from srlib.run.ema import warmup_decay
 from srlib.run.train import make_optimizer, train_step
 
-K = 1e-3
+K = PAPER_K
 N_DRAWS = 3
 MASK_SIZE = 256
 MEAN_FILTER = 31

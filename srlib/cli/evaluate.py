@@ -6,7 +6,7 @@ import argparse
 import math
 
 from srlib.cli.train import add_category_arguments, add_options
-from srlib.run.config import EVAL_PRECISIONS, RESIZES
+from srlib.run.config import AUTO_K, EVAL_PRECISIONS, PAPER_K, RESIZES
 
 DESCRIPTION = """\
 Evaluate a score model on the test images of one category: restoration-error
@@ -25,24 +25,38 @@ The output folder receives:
 """
 
 
-def k_value(text: str) -> float | str:
-    """``--k``: a time in (0, 1] or ``auto``."""
-    if text.strip().lower() == "auto":
-        return "auto"
+def number_k(text: str) -> float:
+    """``--k`` of a command that scores with a given k (``srlib predict``): a time in (0, 1]."""
+    if text.strip().lower() == AUTO_K:
+        raise argparse.ArgumentTypeError(
+            "auto chooses k from a category's held-out training images, which this command does not have: pass a "
+            f"number, e.g. the k that srlib evaluate --k auto chose (in its result.json), or leave --k out for the "
+            f"paper's {PAPER_K:g}")
     try:
         k = float(text)
     except ValueError:
         k = math.nan
     if not 0 < k <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time in (0, 1] (e.g. 1e-3) nor auto")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time in (0, 1] (e.g. 1e-3)")
     return k
 
 
+def k_value(text: str) -> float | str:
+    """``--k``: a time in (0, 1] or ``auto``."""
+    if text.strip().lower() == AUTO_K:
+        return AUTO_K
+    try:
+        return number_k(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time in (0, 1] (e.g. 1e-3) nor {AUTO_K}") from None
+
+
+K_HELP = "perturbation time k, in (0, 1] (paper 1e-3)"
 # EvalConfig's fields as options, shared by evaluate, predict and reproduce.
 # Defaults are None: EvalConfig's own defaults (the paper's) then apply.
 EVAL_OPTIONS = {
-    "k": dict(type=k_value, help="perturbation time k, in (0, 1] (paper 1e-3), or auto: chosen from "
-              "held-out good training images (never the test split) by pseudo anomalies; result.json records the evidence"),
+    "k": dict(type=k_value, help=K_HELP + ", or auto: chosen from held-out good training images (never the test "
+              "split) by pseudo anomalies; result.json records the evidence"),
     "n_draws": dict(type=int, help="perturbations averaged per image, N (paper 3)"),
     "image_size": dict(type=int, help="resolution the network sees (default: the checkpoint's, 192 for the authors')"),
     "resize": dict(choices=RESIZES, help="map resizing to 256 px: bilinear (the authors' code, default) or lanczos (the paper's text)"),
@@ -55,9 +69,13 @@ EVAL_OPTIONS = {
 }
 
 
-def add_eval_arguments(group, skip: tuple[str, ...] = ()) -> None:
-    """Add ``--k``, ``--n-draws``... (every EVAL_OPTIONS field not in ``skip``)."""
-    add_options(group, EVAL_OPTIONS, skip)
+def add_eval_arguments(group, skip: tuple[str, ...] = (), auto_k: bool = True) -> None:
+    """Add ``--k``, ``--n-draws``... (every EVAL_OPTIONS field not in ``skip``).
+
+    ``auto_k`` False: ``--k`` takes a number only (a command without training images to choose it from).
+    """
+    table = EVAL_OPTIONS if auto_k else {**EVAL_OPTIONS, "k": dict(EVAL_OPTIONS["k"], type=number_k, help=K_HELP)}
+    add_options(group, table, skip)
 
 
 def eval_config_from(args):

@@ -51,8 +51,7 @@ def register(subparsers) -> None:
     decision.add_argument("--quantile", type=float, default=1.0,
                           help="quantile of the held-out good scores used as threshold, in (0, 1] (default 1: the largest)")
     settings = parser.add_argument_group("evaluation settings (default: the paper's; the maps do not depend on --batch-size)")
-    settings.add_argument("--k", type=float, help="perturbation time k, in (0, 1] (paper 1e-3)")
-    add_eval_arguments(settings, skip=("k",))
+    add_eval_arguments(settings, auto_k=False)
     settings.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.set_defaults(func=_predict)

@@ -39,9 +39,9 @@ import numpy as np
 from scipy import ndimage
 
 from srlib.errors import SrlibError
+from srlib.method.constants import PAPER_K
 from srlib.method.metrics import image_auroc, pixel_auroc
 
-PAPER_K = 1e-3
 CRITERIA = ("pseudo", "uniformity")
 PSEUDO_KINDS = ("cutpaste", "blur", "intensity", "noise")
 # Every pseudo-anomalous pixel moves by at least this much (in [-1, 1] units,

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from srlib.errors import SrlibError
+from srlib.method.constants import PAPER_K
 
 # How many draws share a forward pass on a CPU: as many as fit in this many
 # pixels (B * H * W per draw). Small passes are dominated by per-layer
@@ -32,7 +33,7 @@ def _channels_last(model) -> bool:
 
 
 @torch.inference_mode()
-def restoration_error(model, x: torch.Tensor, k: float = 1e-3, n_draws: int = 3,
+def restoration_error(model, x: torch.Tensor, k: float = PAPER_K, n_draws: int = 3,
                       noise: torch.Tensor | None = None, batch_size: int | None = None,
                       generator: torch.Generator | None = None) -> torch.Tensor:
     """Per-pixel restoration error, the raw anomaly map of Algorithm 1.

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 
 from srlib.errors import SrlibError
-
-SIGMA = 25.0  # the paper's base (Section 4.3) and the authors' code's
+from srlib.method.constants import K_DRAWS, K_MIN
+from srlib.method.constants import PAPER_SIGMA as SIGMA  # the paper's base (Section 4.3)
 
 
 def marginal_std(k, sigma: float):
@@ -87,10 +87,6 @@ class VESDE:
         if noise is None:
             noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
         return x + noise * std, noise, std
-
-
-K_MIN = 1e-5  # the smallest training time (the authors' eps): sigma_k is then ~0.003
-K_DRAWS = ("uniform", "log-uniform")
 
 
 def draw_times(n: int, k_max: float = 1.0, draw: str = "uniform", eps: float = K_MIN,

@@ -24,7 +24,7 @@ class Job:
     expected: TrainConfig | None = None  # the TrainConfig to train, or None for a released checkpoint
     evaluation: EvalConfig = EvalConfig()  # the evaluation its result.json must have
     checkpoint: str = ""  # the released checkpoint to evaluate instead of training
-    k_grid: tuple[float, ...] = ()  # the k sweep's grid (empty: srlib.run.sweeps.K_GRID)
+    k_grid: tuple[float, ...] = ()  # the k sweep's grid (empty: srlib.run.config.K_GRID)
     error: str | None = None  # known before running (no checkpoint found)
     state: str = "waiting"  # waiting, skipped, running, done, failed, busy, stopped
     message: str = ""
@@ -67,7 +67,8 @@ def result_matches(job: Job) -> bool:
 
 def _sweep_matches(job: Job) -> bool:
     """Whether the category's k sweep covers exactly the requested grid."""
-    from srlib.run.sweeps import K_GRID, read_k_sweeps
+    from srlib.run.config import K_GRID
+    from srlib.run.sweeps import read_k_sweeps
 
     try:
         rows = read_k_sweeps(job.folder)

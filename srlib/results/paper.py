@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from srlib.errors import SrlibError
+from srlib.method.constants import PAPER_K
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ ABLATION_N: dict[int, dict[str, float]] = {
 # The setting behind every table (Section 5.3): inference k and N draws,
 # training epochs, batch size and image size. The width (base channels of the U-Net) is
 # not in the text; 64 is the authors' released network.
-PAPER_SETTINGS = {"k": 0.001, "n_draws": 3, "epochs": 3000, "batch_size": 16, "image_size": 192, "width": 64}
+PAPER_SETTINGS = {"k": PAPER_K, "n_draws": 3, "epochs": 3000, "batch_size": 16, "image_size": 192, "width": 64}
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ from srlib.run.config import TrainConfig, config_from, load_config
 from srlib.run.files import CONFIG, TRAIN_FORMAT
 
 WIDTH_KEY = "inc.double_conv.0.weight"
+# The side of the images the authors' released checkpoints were trained on (their checkpoints do not say).
+AUTHORS_IMAGE_SIZE = 192
 
 
 def _refusal_reason(err: Exception) -> str:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srlib.errors import SrlibError
+# The paper's sigma and k, how training draws k and its floor: torch-free, so importable here.
+from srlib.method.constants import K_DRAWS, K_MIN, PAPER_K, PAPER_SIGMA
 
 PRESETS = ("paper", "cpu")
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -33,12 +35,6 @@ RUNTIME_FIELDS = ("root", "device", "checkpoint_every", "compile")
 # A resumed run may also be longer: the milestones are fixed epochs, so it
 # continues the same schedule. Everything else changes the result and is refused.
 RESUMABLE_FIELDS = RUNTIME_FIELDS + ("epochs",)
-# The schedule's base; the paper's is srlib.method.sde.SIGMA (not imported: no torch here).
-PAPER_SIGMA = 25.0
-# How training draws the time k, and its floor (srlib.method.sde.K_DRAWS, K_MIN; not imported: no torch here).
-K_DRAWS = ("uniform", "log-uniform")
-K_MIN = 1e-5
-
 
 
 def _known_fields(cls, values: dict, what: str) -> dict:
@@ -216,6 +212,9 @@ EVAL_PRECISIONS = PRECISIONS
 
 # EvalConfig.k that asks for k to be chosen from the training images.
 AUTO_K = "auto"
+# The k sweep's log grid (the paper's Fig. 6; chapter 5, srlib reproduce) and the candidates of
+# ``--k auto``: the paper's k in the middle, two decades either side.
+K_GRID = (1e-5, 1e-4, 3e-4, PAPER_K, 3e-3, 1e-2, 1e-1)
 
 
 @dataclass(frozen=True)
@@ -245,7 +244,7 @@ class EvalConfig:
         Test images per forward pass (their noise is drawn per batch, so it is part of the result).
     """
 
-    k: float | str = 1e-3
+    k: float | str = PAPER_K
     n_draws: int = 3
     image_size: int | None = None
     resize: str = "bilinear"

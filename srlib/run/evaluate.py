@@ -30,11 +30,11 @@ from tqdm.auto import tqdm
 from srlib import __version__
 from srlib.atomic import output_folder, write_text
 from srlib.errors import SrlibError
+from srlib.run.checkpoint import AUTHORS_IMAGE_SIZE
 from srlib.run.config import AUTO_K, EvalConfig
-from srlib.run.kselect import KChoice, select_k_for_checkpoint
 from srlib.run.files import OVERLAYS, RESULT
-
-AUTHORS_IMAGE_SIZE = 192
+from srlib.run.kselect import KChoice, select_k_for_checkpoint
+from srlib.run.scoring import PER_BATCH, Scorer
 
 
 @dataclasses.dataclass
@@ -74,26 +74,14 @@ def evaluate_model(model: torch.nn.Module, dataset, config: EvalConfig = EvalCon
         ``config.image_size`` is the dataset's business, not read here.
     """
     from srlib.method.metrics import aupro, image_auroc, pixel_auroc
-    from srlib.method.restoration import anomaly_map, image_scores, restoration_error
+    from srlib.method.restoration import image_scores
 
-    if config.k == AUTO_K:
-        raise SrlibError("evaluate_model needs a number k; choose one first (srlib.run.kselect.select_k), "
-                         "or call evaluate_checkpoint, which does")
-    from srlib.run.device import set_precision
-
-    device = next(model.parameters()).device
-    autocast = set_precision(device, config.precision)
-    model.eval()
+    scorer = Scorer(model, config, noise=PER_BATCH)  # refuses k = "auto"
     maps, masks, labels = [], [], []
     started = time.perf_counter()
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-    loader = DataLoader(dataset, batch_size=config.batch_size, pin_memory=device.type == "cuda")
+    loader = DataLoader(dataset, batch_size=config.batch_size, pin_memory=scorer.device.type == "cuda")
     for batch in tqdm(loader, desc="evaluating", unit="batch", disable=not progress or None, leave=False):
-        with autocast:  # the network's forward passes only; the error and the map are computed in fp32
-            raw = restoration_error(model, batch["image"].to(device, non_blocking=True), k=config.k,
-                                    n_draws=config.n_draws, generator=generator).float()
-        maps.append(anomaly_map(raw, out_size=batch["mask"].shape[-2:], resize=config.resize,
-                                kernel=config.kernel).cpu())
+        maps.append(scorer(batch["image"], out_size=batch["mask"].shape[-2:]))
         masks.append(batch["mask"])
         labels.append(torch.as_tensor(batch["label"]))
     seconds = time.perf_counter() - started

@@ -101,19 +101,14 @@ def read_holdout(path: str | Path) -> dict:
 
 
 def score_holdout(model, images, paths: list, image_size: int, run: str | Path, progress: bool = True) -> Path:
-    """Score held-out images (N, 3, S, S) in [-1, 1] with the default evaluation settings; write ``holdout.json``."""
-    from tqdm.auto import tqdm
+    """Score held-out images (N, 3, S, S) in [-1, 1] with the default evaluation settings; write ``holdout.json``.
 
+    Each image is scored as ``srlib predict`` scores it (the ``"image"`` noise convention of :mod:`srlib.run.scoring`).
+    """
     from srlib.run.config import EvalConfig
-    from srlib.run.device import set_precision
-    from srlib.run.predict import score_images
+    from srlib.run.scoring import MAP_SIZE, PER_IMAGE, anomaly_maps
 
     evaluation = EvalConfig(image_size=image_size)
-    autocast = set_precision(images.device, evaluation.precision)
-    model.eval()
-    scores = []
-    for start in tqdm(range(0, len(images), evaluation.batch_size), desc="scoring held-out images", unit="batch",
-                      disable=not progress or None, leave=False):
-        maps = score_images(model, images[start:start + evaluation.batch_size], evaluation, autocast)
-        scores.extend(maps.flatten(1).amax(1).tolist())
-    return write_holdout(run, paths, scores, evaluation.to_dict())
+    maps = anomaly_maps(model, images, evaluation, MAP_SIZE, noise=PER_IMAGE, progress=progress,
+                        desc="scoring held-out images")
+    return write_holdout(run, paths, maps.flatten(1).amax(1).tolist(), evaluation.to_dict())

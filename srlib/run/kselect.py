@@ -2,12 +2,13 @@
 
 :func:`select_k` holds out a seeded part of the training images, makes one
 pseudo anomaly of each (:func:`srlib.method.kselect.pseudo_anomalies`),
-computes the anomaly maps of both sets at every k of the sweep's grid exactly
-as the evaluation does (same N, resize, mean filter, mask size; the same
-perturbations at every k) and scores every k with every criterion of
+computes the anomaly maps of both sets at every k of the sweep's grid by the
+evaluation's own path (:mod:`srlib.run.scoring`: same N, resize, mean
+filter, precision, mask size; the same perturbations at every k) and scores every k with every criterion of
 :mod:`srlib.method.kselect`. :func:`select_k_for_checkpoint` reads the good
 training images only (:func:`srlib.data.good_training_images`): no test
-image is listed or opened.
+image is listed or opened. :func:`compare_with_test` holds the choices
+against the test metrics at every k (chapter 7).
 
 The held-out images are part of the model's training set unless the model
 was trained without them: the pseudo criterion needs images that are normal,
@@ -19,14 +20,15 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from srlib.errors import SrlibError
 from srlib.method import kselect
-from srlib.run.config import EvalConfig
-from srlib.run.sweeps import K_GRID
+from srlib.method.constants import PAPER_K
+from srlib.run.config import K_GRID, EvalConfig
+from srlib.run.scoring import PER_BATCH, anomaly_maps
 
 DEFAULT_CRITERION = "pseudo"
 
@@ -56,20 +58,6 @@ class KChoice:
                 "candidates": [{"k": k, **scores} for k, scores in sorted(self.candidates.items())]}
 
 
-def _maps(model, images: torch.Tensor, k: float, config: EvalConfig, mask_size: int) -> np.ndarray:
-    """Anomaly maps (N, M, M) of ``images`` at one k, as :func:`srlib.run.evaluate.evaluate_model` makes them."""
-    from srlib.method.restoration import anomaly_map, restoration_error
-
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-    maps = []
-    for start in range(0, len(images), config.batch_size):
-        batch = images[start:start + config.batch_size].to(device)
-        raw = restoration_error(model, batch, k=k, n_draws=config.n_draws, generator=generator)
-        maps.append(anomaly_map(raw, out_size=mask_size, resize=config.resize, kernel=config.kernel).cpu())
-    return torch.cat(maps)[:, 0].double().numpy()
-
-
 def select_k(model, train, config: EvalConfig = EvalConfig(), ks=K_GRID, criterion: str = DEFAULT_CRITERION,
              holdout: float = kselect.HOLDOUT_FRACTION, mask_size: int = 256, progress: bool = False,
              what: str = "the category") -> KChoice:
@@ -89,10 +77,9 @@ def select_k(model, train, config: EvalConfig = EvalConfig(), ks=K_GRID, criteri
     pseudo, masks, kinds = kselect.pseudo_anomalies(normal.numpy(), seed=seed)
     masks = F.interpolate(torch.from_numpy(masks)[:, None].float(), size=(mask_size, mask_size), mode="nearest")
     both = torch.cat([normal, torch.from_numpy(pseudo)])
-    model.eval()
     candidates = {}
     for k in tqdm(sorted(float(k) for k in ks), desc="choosing k", disable=not progress or None, leave=False):
-        maps = _maps(model, both, k, config, mask_size)
+        maps = anomaly_maps(model, both, config.replace(k=k), out_size=mask_size, noise=PER_BATCH)[:, 0].double().numpy()
         candidates[k] = kselect.criterion_scores(maps[:len(held)], maps[len(held):], masks[:, 0].numpy(),
                                                  pixel_stride=max(1, kernel // 8))
     return KChoice(kselect.choose(candidates, criterion), criterion, candidates,
@@ -108,20 +95,23 @@ def select_k_for_checkpoint(model, dataset: str, root, category: str, config: Ev
 
 
 
-def compare_with_test(model, train, test, config: EvalConfig = EvalConfig(), ks=K_GRID, seeds=(0, 1, 2),
-                      fixed_k: float = kselect.PAPER_K, progress: bool = False) -> dict:
+def compare_with_test(model, train, sweep: dict, config: EvalConfig = EvalConfig(), seeds=(0, 1, 2),
+                      fixed_k: float = PAPER_K, progress: bool = False) -> dict:
     """The label-free choices of k against the fixed k and the best k on the test labels (an upper bound).
 
-    Evaluates ``model`` on ``test`` at every k (the labels score the choices,
-    they never make them) and chooses k from ``train`` with every seed.
-    Returns ``{"sweep": {k: metrics}, "choices": [KChoice.to_dict() per seed],
-    "rows": srlib.method.kselect.comparison_rows(...)}``.
+    ``sweep`` holds the test split's metrics at every k of the grid,
+    ``{k: {"image_auroc", "pixel_auroc", "aupro", ...}}`` (the rows of
+    subset ``all`` of a ``k_sweep.csv``, or the ``metrics()`` of
+    :func:`srlib.run.sweeps.k_sweep`'s results); it must hold ``fixed_k``.
+    The labels score the choices, they never make them: k is chosen from
+    ``train`` over the sweep's grid with every seed of ``seeds``
+    (``config`` with that seed). Returns ``{"sweep": sweep, "choices":
+    [KChoice per seed], "rows": srlib.method.kselect.comparison_rows(...)}``.
     """
-    from srlib.run.sweeps import k_sweep
-
-    ks = sorted(set(float(k) for k in ks) | {fixed_k})
-    sweep = {k: result.metrics() for k, result in k_sweep(model, test, ks, config, progress=progress).items()}
+    if fixed_k not in sweep:
+        raise SrlibError(f"the sweep has no k = {fixed_k:g} to compare with: its grid is "
+                         f"{', '.join(f'{k:g}' for k in sorted(sweep))}")
+    ks = sorted(sweep)
     choices = [select_k(model, train, config.replace(seed=seed), ks=ks, progress=progress) for seed in seeds]
     chosen = {criterion: [choice.chosen_by(criterion) for choice in choices] for criterion in kselect.CRITERIA}
-    return {"sweep": sweep, "choices": [choice.to_dict() for choice in choices],
-            "rows": kselect.comparison_rows(sweep, chosen, fixed_k)}
+    return {"sweep": sweep, "choices": choices, "rows": kselect.comparison_rows(sweep, chosen, fixed_k)}

@@ -1,15 +1,14 @@
 """Score a plain folder of new images with a trained model: ``srlib predict``.
 
 Every image is read as training read it (RGB, Lanczos-resized to the
-model's square size), its anomaly map computed by Algorithm 1
-(:func:`srlib.method.restoration.restoration_error` then
-:func:`~srlib.method.restoration.anomaly_map` at ``MAP_SIZE``, the
-benchmarks' mask size, so the 31-pixel mean filter covers what it covers
-there) and its score is the map's maximum. Each image's perturbations are
-drawn from a generator seeded with the evaluation's seed, as if it were
-scored alone: an image's map does not depend on which other images share its
-folder or batch, and equals ``restoration_error(model, x, generator=
-torch.Generator().manual_seed(seed))`` for that image.
+model's square size), its anomaly map computed by Algorithm 1 on the
+evaluation's path (:mod:`srlib.run.scoring`, at ``MAP_SIZE``, the benchmarks'
+mask size, so the 31-pixel mean filter covers what it covers there) and its
+score is the map's maximum. Each image's perturbations are drawn from a
+generator seeded with the evaluation's seed, as if it were scored alone (the
+``"image"`` noise convention): an image's map does not depend on which other
+images share its folder or batch, and equals ``restoration_error(model, x,
+generator=torch.Generator().manual_seed(seed))`` for that image.
 
 The output folder receives (every file written atomically):
 
@@ -44,61 +43,40 @@ from srlib.atomic import atomic_write, output_folder, write_bytes, write_text
 from srlib.errors import SrlibError
 from srlib.run.files import HOLDOUT, MAPS, OVERLAYS, PREDICTION, SCORES
 from srlib.run.holdout import DEFAULT_QUANTILE, Threshold, given_threshold, quantile_threshold, read_holdout
+from srlib.run.scoring import MAP_SIZE, PER_IMAGE, Scorer
 
-MAP_SIZE = 256
 OVERLAY_SIDE = 512
 README = "README.txt"
 COLUMNS = ("image", "score", "anomalous", "error")
 
 
-def image_noise(shape, n_draws: int, seed: int) -> torch.Tensor:
-    """(n_draws, 1, C, H, W) unit normals for one image: what ``restoration_error`` draws from a generator seeded ``seed``."""
-    generator = torch.Generator().manual_seed(seed)
-    return torch.stack([torch.randn((1, *shape), generator=generator) for _ in range(n_draws)])
-
-
-def score_images(model, x: torch.Tensor, evaluation, autocast=None) -> torch.Tensor:
-    """Anomaly maps (B, 1, MAP_SIZE, MAP_SIZE), float32 on the CPU, of images (B, 3, S, S) in [-1, 1].
-
-    ``evaluation`` is an :class:`srlib.run.config.EvalConfig` (k, N, resize,
-    kernel, seed); ``autocast`` the forward pass's precision context.
-    """
-    from contextlib import nullcontext
-
-    from srlib.method.restoration import anomaly_map, restoration_error
-
-    device = next(model.parameters()).device
-    x = x.to(device)
-    noise = torch.cat([image_noise(x.shape[1:], evaluation.n_draws, evaluation.seed) for _ in range(len(x))], dim=1)
-    with autocast or nullcontext():
-        raw = restoration_error(model, x, k=evaluation.k, n_draws=evaluation.n_draws, noise=noise.to(device))
-    maps = anomaly_map(raw.float(), out_size=MAP_SIZE, resize=evaluation.resize, kernel=evaluation.kernel)
-    return maps.cpu()
-
-
-def score_files(model, paths: list[Path], evaluation, autocast=None, desc: str = "scoring", progress: bool = True):
+def score_files(scorer: Scorer, paths: list[Path], desc: str = "scoring", progress: bool = True):
     """Yield ``(path, map or None, problem or None)`` for every path, in order, a batch at a time.
 
-    A file that cannot be read yields its one-line problem and no map; the others are still scored.
+    ``scorer`` is a :class:`srlib.run.scoring.Scorer` whose configuration
+    gives the image size and the batch. A file that cannot be read yields its
+    one-line problem and no map; the others are still scored.
     """
     from srlib.data.plain import decode_images
 
+    evaluation = scorer.config
     with tqdm(total=len(paths), desc=desc, unit="image", disable=not progress or None, dynamic_ncols=True) as bar:
         for start in range(0, len(paths), evaluation.batch_size):
             chunk = paths[start:start + evaluation.batch_size]
             decoded = decode_images(chunk, evaluation.image_size, desc)
             good = [pixels for pixels, _ in decoded if pixels is not None]
             x = torch.from_numpy(np.stack(good)).float().div(255).mul(2).sub(1) if good else None  # as training: [-1, 1]
-            maps = iter(score_images(model, x, evaluation, autocast) if good else ())
+            maps = iter(scorer(x) if good else ())
             for path, (pixels, problem) in zip(chunk, decoded):
                 yield path, None if problem else next(maps)[0].numpy(), problem
             bar.update(len(chunk))
 
 
-def holdout_threshold(checkpoint: Path, model, evaluation, autocast, quantile: float, progress: bool) -> Threshold:
-    """The threshold from the held-out scores beside ``checkpoint``, re-scored if ``evaluation`` differs from theirs."""
+def holdout_threshold(checkpoint: Path, scorer: Scorer, quantile: float, progress: bool) -> Threshold:
+    """The threshold from the held-out scores beside ``checkpoint``, re-scored if ``scorer``'s settings differ from theirs."""
     from srlib.run.config import EvalConfig
 
+    evaluation = scorer.config
     record = read_holdout(checkpoint.with_name(HOLDOUT))
     saved = EvalConfig.from_dict(record["evaluation"])
     differences = saved.replace(batch_size=evaluation.batch_size).differences(evaluation)
@@ -115,7 +93,7 @@ def holdout_threshold(checkpoint: Path, model, evaluation, autocast, quantile: f
         print(f"srlib: re-scoring the {len(paths)} held-out good images with these settings ({', '.join(differences)})",
               file=sys.stderr)
         scores = []
-        for path, anomaly, problem in score_files(model, paths, evaluation, autocast, "held-out images", progress):
+        for path, anomaly, problem in score_files(scorer, paths, "held-out images", progress):
             if problem:
                 raise SrlibError(f"held-out image: {problem}")
             scores.append(float(anomaly.max()))
@@ -131,30 +109,29 @@ def predict_folder(checkpoint, images, out, evaluation, device: str = "auto", th
     """
     from srlib.data.layouts import refuse_inside_root
     from srlib.data.plain import list_images
-    from srlib.run.checkpoint import describe_checkpoint, load_score_model
-    from srlib.run.device import memory_format, pick_device, set_precision
-    from srlib.run.evaluate import AUTHORS_IMAGE_SIZE
+    from srlib.run.checkpoint import AUTHORS_IMAGE_SIZE, describe_checkpoint, load_score_model
+    from srlib.run.device import memory_format, pick_device
 
     checkpoint, out = Path(checkpoint), Path(out)
     folder = list_images(images)
     refuse_inside_root(folder.root, out, f"--out {out}")  # a later run would read its overlays as images
     output_folder(out)
     device = pick_device(device)
-    autocast = set_precision(device, evaluation.precision)
     model = load_score_model(checkpoint).to(device, memory_format=memory_format(device, None))
     kind, config = describe_checkpoint(checkpoint)
     if evaluation.image_size is None:
         evaluation = evaluation.replace(image_size=config.image_size if config else AUTHORS_IMAGE_SIZE)
+    scorer = Scorer(model, evaluation, MAP_SIZE, noise=PER_IMAGE)
     if threshold is not None:
         rule = given_threshold(threshold)
     else:
-        rule = holdout_threshold(checkpoint, model, evaluation, autocast, quantile, progress)
+        rule = holdout_threshold(checkpoint, scorer, quantile, progress)
     if folder.others:
         print(f"srlib: left alone {len(folder.others)} file(s) that are not images by their extension "
               f"(e.g. {folder.others[0]})", file=sys.stderr)
     rows = []
     names = dict(zip(folder.paths, folder.names()))
-    for path, anomaly, problem in score_files(model, folder.paths, evaluation, autocast, "predicting", progress):
+    for path, anomaly, problem in score_files(scorer, folder.paths, "predicting", progress):
         name = names[path]
         if problem:
             print(f"srlib: skipped: {problem}", file=sys.stderr)

@@ -30,12 +30,10 @@ import numpy as np
 
 from srlib.atomic import atomic_write, write_text
 from srlib.errors import SrlibError
-from srlib.run.config import EvalConfig
+from srlib.run.config import K_GRID, EvalConfig
 from srlib.run.files import GALLERY, K_SWEEP
 from srlib.run.pictures import colour_range, scaled, strip
 
-# The log grid of k: the paper's k = 1e-3 in the middle, two decades either side.
-K_GRID = (1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 1e-1)
 SWEEP_COLUMNS = ("dataset", "category", "subset", "k", "n_draws", "image_auroc", "pixel_auroc", "aupro")
 ALL = "all"
 

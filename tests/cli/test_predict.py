@@ -156,6 +156,22 @@ def test_bad_folders_and_options_get_one_line(plain, run, tmp_path, capsys):
     assert "no held-out scores" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("k, says, never", [
+    ("auto", "srlib evaluate --k auto", "invalid float"),  # what to do instead, not argparse's float error
+    ("2", "'2' is not a time in (0, 1]", "auto"),  # no offer of what predict refuses
+])
+def test_predict_k_is_evaluates_option_without_auto(k, says, never, tmp_path, capsys):
+    argv = ["predict", "--checkpoint", str(tmp_path / "model.pt"), "--images", str(tmp_path), "--out",
+            str(tmp_path / "out"), "--k", k]
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    assert code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1 and says in err[0] and never not in err[0], err
+
+
 def test_list_images_is_recursive_and_skips_hidden_and_other_files(tmp_path):
     for name in ["b.png", "sub/a.PNG", "sub/deeper/c.tif", ".hidden.png", ".git/x.png", "readme.md"]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

@@ -23,13 +23,17 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -205,6 +209,28 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+@contextlib.contextmanager
+def _quiet_once_interrupted():
+    """Ctrl-C stops the build with one line: the libraries' logs of the kernel they then stop are silenced.
+
+    (papermill and nbclient log the kernel's death, asyncio the task it ends.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        for name in ("papermill", "nbclient", "asyncio", "traitlets"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _execute_once(notebook: Path, parameters: dict, progress: bool) -> float:
     import nbformat
     import papermill
@@ -220,9 +246,13 @@ def _execute_once(notebook: Path, parameters: dict, progress: bool) -> float:
     os.environ.clear()
     os.environ.update(env)
     try:
-        papermill.execute_notebook(
-            str(notebook), tmp, parameters=parameters, cwd=str(notebook.parent),
-            progress_bar=progress, log_output=False, kernel_name=None)
+        with _quiet_once_interrupted():
+            papermill.execute_notebook(
+                str(notebook), tmp, parameters=parameters, cwd=str(notebook.parent),
+                progress_bar=progress, log_output=False, kernel_name=None,
+                # The kernel's own log (a warning about TCP at every start, a traceback when a
+                # Ctrl-C here stops it mid-cell) is not the reader's business: cells report their errors.
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except PapermillExecutionError as err:
         FAILED_NOTEBOOKS.mkdir(parents=True, exist_ok=True)
         failed = FAILED_NOTEBOOKS / notebook.name
@@ -250,18 +280,20 @@ def _execute_once(notebook: Path, parameters: dict, progress: bool) -> float:
 
 
 def execute_all(notebooks: list[Path], parameters: dict | None = None, force: bool = False,
-                progress: bool = False) -> dict[str, float]:
+                progress: bool = False, per_notebook: dict[Path, dict] | None = None) -> dict[str, float]:
     """Execute (or reuse) each notebook, after the chapters it depends on; returns seconds per executed stem.
 
-    A dependency that is not itself in ``notebooks`` runs with its default
-    parameters, and only when its executed copy is not current.
+    Each of ``notebooks`` gets ``parameters``, or its own from ``per_notebook``
+    (:func:`checked_parameters`). A dependency that is not itself in
+    ``notebooks`` runs with its default parameters, and only when its executed
+    copy is not current.
     """
     parameters = parameters or {}
     timings = {}
     order = with_dependencies(notebooks)
     for i, notebook in enumerate(order, 1):
         dependency = notebook not in notebooks
-        given = {} if dependency else parameters
+        given = {} if dependency else per_notebook.get(notebook, {}) if per_notebook is not None else parameters
         label = f"[{i}/{len(order)}] {notebook.relative_to(ROOT)}" + (" (a dependency)" if dependency else "")
         if (dependency or not force) and is_current(notebook, given):
             say(f"{label}: unchanged, reusing the executed copy")
@@ -331,6 +363,94 @@ def parse_value(text: str):
         return text
 
 
+_NOT_A_LITERAL = object()
+
+
+def chapter_parameters(notebook: Path) -> dict[str, tuple[object, str]]:
+    """The parameters cell of a chapter: name -> (default value, its comment), read by papermill.
+
+    A default that is not a literal is ``_NOT_A_LITERAL`` (its type is then not checked).
+    """
+    import papermill
+
+    try:
+        found = papermill.inspect_notebook(str(notebook))
+    except Exception as err:  # papermill's own errors for an unreadable notebook or kernel
+        raise SrlibError(f"cannot read the parameters cell of {notebook.relative_to(ROOT)} ({err})") from None
+    parameters = {}
+    for name, info in found.items():
+        try:
+            default = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            default = _NOT_A_LITERAL
+        parameters[name] = (default, info.get("help") or "")
+    return parameters
+
+
+def _kind(value) -> str:
+    for types, name in ((bool, "True or False"), (int, "a whole number"), (float, "a number"), (str, "a string"),
+                        ((list, tuple), "a list such as [1, 2]"), (dict, "a dict such as {'a': 1}")):
+        if isinstance(value, types):
+            return name
+    return type(value).__name__
+
+
+def check_parameter(notebook: Path, name: str, text: str, default, comment: str):
+    """The value of ``-p name text`` for a chapter whose parameters cell sets ``name = default  # comment``.
+
+    The value must be of the default's kind (an int for a float is fine; a
+    string parameter takes the text as it is, unquoted). A value of another
+    kind is accepted when the comment names it in quotes (``"auto"``); a
+    default of None takes any Python literal.
+    """
+    value = parse_value(text)
+    alternatives = set(comment.split('"')[1::2])
+    if default is _NOT_A_LITERAL or (isinstance(value, str) and value in alternatives):
+        return value
+    if isinstance(default, str):
+        return value if isinstance(value, str) else text
+    if default is None:
+        ok = value is not text  # parsed as a literal
+    elif isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, (list, tuple))
+    else:
+        ok = isinstance(value, type(default))
+    if ok:
+        return value
+    wanted = "a Python value (a number, True, None, [1, 2] or a quoted 'string')" if default is None else _kind(default)
+    others = f" or {', '.join(repr(a) for a in sorted(alternatives))}" if alternatives else ""
+    cell = f"{name} = {default!r}" + (f"  # {comment}" if comment else "")
+    raise SrlibError(f"-p {name} {text}: {notebook.stem}'s {name} takes {wanted}{others} (its parameters cell: "
+                     f"{cell}); nothing was run")
+
+
+def checked_parameters(notebooks: list[Path], given: list[tuple[str, str]]) -> dict[Path, dict]:
+    """The ``-p`` values each chapter gets: checked against its parameters cell before anything runs.
+
+    A name must be a parameter of at least one of ``notebooks``; each chapter
+    gets only the names of its own cell, each checked against its default.
+    """
+    cells = {notebook: chapter_parameters(notebook) for notebook in notebooks} if given else {}
+    chosen: dict[Path, dict] = {notebook: {} for notebook in notebooks}
+    for name, text in given:
+        having = [notebook for notebook in notebooks if name in cells[notebook]]
+        if not having and len(notebooks) == 1:
+            raise SrlibError(f"-p {name}: {notebooks[0].stem} has no parameter {name!r}; its parameters: "
+                             f"{', '.join(cells[notebooks[0]])}; nothing was run")
+        if not having:
+            raise SrlibError(f"-p {name}: no chapter has a parameter {name!r} (each chapter's parameters cell lists "
+                             "its own; choose the chapter with --only); nothing was run")
+        for notebook in having:
+            chosen[notebook][name] = check_parameter(notebook, name, text, *cells[notebook][name])
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m srlib.book", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", default=[], metavar="NOTEBOOK",
@@ -340,14 +460,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="execute even the unchanged notebooks")
     parser.add_argument("--no-html", action="store_true", help="execute the notebooks, do not build the HTML")
     args = parser.parse_args(argv)
-    parameters = {name: parse_value(value) for name, value in args.parameter}
     try:
         BUILD.mkdir(exist_ok=True)
         notebooks = toc_notebooks()
         chosen = select(notebooks, args.only) if args.only else notebooks
+        per_notebook = checked_parameters(chosen, args.parameter)
         start = time.perf_counter()
-        timings = execute_all(chosen, parameters, force=args.force or bool(args.only),
-                              progress=sys.stderr.isatty())
+        timings = execute_all(chosen, force=args.force or bool(args.only), progress=sys.stderr.isatty(),
+                              per_notebook=per_notebook)
         if timings:
             say("executed: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
                 + f" (total {time.perf_counter() - start:.1f} s)")

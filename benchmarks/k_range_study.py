@@ -43,9 +43,9 @@ COLUMNS = ("category", "k_max", "k_draw", "epochs", "width", "seed", "split", "k
 def recipes(stage: str, k_maxes: list[float], seeds: list[int]) -> list[dict]:
     base = dict(k_draw="uniform", epochs=25, width=16)
     if stage == "grid":
-        return [dict(base, k_max=k, seed=s) for k in GRID for s in seeds]
+        return [dict(base, k_max=float(k), seed=s) for k in (k_maxes or GRID) for s in seeds]
     if stage == "draw":
-        return [dict(base, k_draw="log-uniform", k_max=k, seed=s) for k in (k_maxes or GRID) for s in seeds]
+        return [dict(base, k_draw="log-uniform", k_max=float(k), seed=s) for k in (k_maxes or GRID) for s in seeds]
     if stage == "budget":
         return [dict(base, k_max=k, k_draw=d, epochs=100, seed=s) for k, d in _ranges(k_maxes) for s in seeds]
     if stage == "width":
@@ -119,7 +119,8 @@ def main(argv=None) -> int:
     parser.add_argument("--validation", help="another draw of it (srlib data textures --seed 1): chosen by")
     parser.add_argument("--out", required=True)
     parser.add_argument("--stage", default="grid")
-    parser.add_argument("--k-max", nargs="*", default=[], help="ranges for draw/budget/width: 0.1 or log0.1")
+    parser.add_argument("--k-max", nargs="*", default=[],
+                        help="the ranges of a stage (grid, draw: numbers; budget, width: 0.1 or log0.1 for log-uniform)")
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1])
     parser.add_argument("--categories", nargs="*", default=list(CATEGORIES))
     parser.add_argument("--jobs", type=int, default=2, help="trainings at once")

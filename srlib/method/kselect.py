@@ -5,9 +5,10 @@ of k open. Chapter 3 explains that region: with too little noise the score
 of the training images pulls a new normal image towards the nearest training
 image instead of onto the manifold, with too much it pulls towards a blurred
 manifold; in between it projects normal images onto the manifold and leaves
-only what is off it. Two label-free criteria follow, both computed here on
-restoration-error maps of *held-out good training images* at every k of a
-grid (the run layer, :mod:`srlib.run.kselect`, computes the maps):
+only what is off it. Three label-free criteria follow, all computed on
+*held-out good training images* at every k of a grid, the first two from
+their restoration-error maps (the run layer, :mod:`srlib.run.kselect`,
+computes the maps), the third from the loss the model was trained with:
 
 ``pseudo``
     Make anomalies whose masks are known from the held-out images themselves
@@ -26,6 +27,26 @@ grid (the run layer, :mod:`srlib.run.kselect`, computes the maps):
     minus the mean spatial coefficient of variation (std / mean) of the
     normal maps (:func:`spatial_nonuniformity`): scale-free, so the orders of
     magnitude the error changes with k do not matter.
+``dsm``
+    The denoising score-matching loss per noise level. At time k the
+    model's DSM loss on a normal image (Eq. 4, :func:`srlib.method.sde.dsm_loss`
+    at that k alone) is the share of the noise its restoration fails to
+    remove, and the restoration error of Algorithm 1 is sigma_k^2 times it,
+    pixel by pixel: it is the normal images' side of the anomaly map. Its
+    size alone says little (it falls as k grows, for any model), so it is
+    held against a reference that knows the normal images' mean and power
+    spectrum and nothing else: the exact score of the stationary Gaussian
+    fitted to the other training images
+    (:class:`srlib.method.gaussian.StationaryGaussianScore`, the Wiener
+    filter), on the same held-out images and the same noise
+    (:func:`heldout_dsm_losses`). Such a Gaussian restores a defect as it
+    restores normal texture of the same spectrum; what the network knows
+    beyond it, the structure of the normal images, is what tells them apart.
+    The criterion is minus the ratio of the two losses
+    (:func:`dsm_scores`): the k where the network beats the Gaussian by the
+    most is where it knows the normal images best at the noise it restores
+    from; a ratio above 1 says it knows less there than their spectrum (a k
+    it was seldom or never trained at, or one it never learned).
 
 :func:`choose` takes the best k of a criterion; exact ties go to the k
 nearest (in log) to the paper's 1e-3.
@@ -42,7 +63,7 @@ from srlib.errors import SrlibError
 from srlib.method.constants import PAPER_K
 from srlib.method.metrics import image_auroc, pixel_auroc
 
-CRITERIA = ("pseudo", "uniformity")
+CRITERIA = ("pseudo", "uniformity", "dsm")
 PSEUDO_KINDS = ("cutpaste", "blur", "intensity", "noise")
 # Every pseudo-anomalous pixel moves by at least this much (in [-1, 1] units,
 # i.e. 8 grey levels); pixels that would move less are left untouched, so a
@@ -180,24 +201,84 @@ def spatial_nonuniformity(normal_maps) -> float:
     return float((maps.std(1) / means).mean())
 
 
-def criterion_scores(normal_maps, pseudo_maps, pseudo_masks, pixel_stride: int = 1) -> dict:
-    """Every criterion's value (higher is better) and its parts, for one k."""
+def heldout_dsm_losses(model, images, ks, n_draws: int = 1, seed: int = 0, batch_size: int = 8) -> dict:
+    """The DSM loss of ``model`` on ``images`` at each time of ``ks``, per dimension: ``{k: loss}``.
+
+    :func:`srlib.method.sde.dsm_loss` at that k alone (Eq. 4), averaged over
+    the images and ``n_draws`` draws of the noise and divided by the
+    dimension C * H * W: 0 when the model removes all the noise, 1 for a
+    model that removes none (score 0), more for one that adds error. Every
+    k and every model draws the same unit noise (a generator seeded with
+    ``seed``), so two models' losses differ by the models alone. ``images``
+    (N, C, H, W) in [-1, 1] go to the model's device ``batch_size`` at a time.
+    """
+    import torch
+
+    from srlib.method.sde import dsm_loss
+
+    parameters = list(model.parameters()) + list(model.buffers())
+    device = parameters[0].device if parameters else torch.device("cpu")
+    images = torch.as_tensor(images, dtype=torch.float32)
+    losses = {}
+    with torch.inference_mode():
+        for k in ks:
+            generator = torch.Generator(device=device).manual_seed(seed)
+            total = 0.0
+            for batch in images.split(batch_size):
+                batch = batch.to(device)
+                for _ in range(n_draws):
+                    total += float(dsm_loss(model, batch, model.sde, generator=generator, k=float(k),
+                                            per_image=True).double().sum())
+            losses[float(k)] = total / (len(images) * n_draws * images[0].numel())
+    return losses
+
+
+def dsm_scores(losses: dict, reference: dict) -> dict:
+    """The ``dsm`` criterion from per-k held-out DSM losses of the model and of the Gaussian reference.
+
+    Returns ``{k: {"dsm_loss", "gaussian_dsm_loss", "dsm_ratio", "dsm"}}``:
+    the two losses, their ratio (model / reference; below 1 where the model
+    beats the Gaussian) and the criterion, minus the ratio. Where the
+    reference's loss is 0 (images that do not vary at all: it removes every
+    bit of the noise) the ratio says nothing: ratio and criterion are None,
+    and :func:`choose` ranks that k last.
+    """
+    if set(losses) != set(reference):
+        raise SrlibError("the model's and the reference's DSM losses must be measured at the same k")
+    scores = {}
+    for k, loss in losses.items():
+        ratio = loss / reference[k] if reference[k] > 0 else None
+        scores[k] = {"dsm_loss": loss, "gaussian_dsm_loss": reference[k], "dsm_ratio": ratio,
+                     "dsm": None if ratio is None else -ratio}
+    return scores
+
+
+def criterion_scores(normal_maps, pseudo_maps, pseudo_masks, pixel_stride: int = 1, dsm: dict | None = None) -> dict:
+    """Every criterion's value (higher is better) and its parts, for one k (``dsm``: that k's :func:`dsm_scores`)."""
     scores = pseudo_separation(normal_maps, pseudo_maps, pseudo_masks, pixel_stride)
     scores["nonuniformity"] = spatial_nonuniformity(normal_maps)
     scores["uniformity"] = -scores["nonuniformity"]
+    scores.update(dsm or {})
     return scores
 
 
 def choose(candidates: dict, criterion: str) -> float:
     """The k of ``candidates`` (``{k: criterion_scores(...)}``) with the highest ``criterion``.
 
-    Exact ties go to the k nearest to the paper's 1e-3 on a log scale, then to the smaller k.
+    Exact ties go to the k nearest to the paper's 1e-3 on a log scale, then to
+    the smaller k; a value None (a criterion with nothing to say at that k)
+    ranks below every number.
     """
     if criterion not in CRITERIA:
         raise SrlibError(f"unknown k criterion {criterion!r}: choose one of {', '.join(CRITERIA)}")
     if not candidates:
         raise SrlibError("no candidate k to choose from: pass a non-empty grid")
-    return min(candidates, key=lambda k: (-candidates[k][criterion], abs(math.log(k / PAPER_K)), k))
+
+    def rank(k):
+        value = candidates[k][criterion]
+        return (math.inf if value is None else -value, abs(math.log(k / PAPER_K)), k)
+
+    return min(candidates, key=rank)
 
 
 def oracle_share(fixed: float, chosen: float, oracle: float) -> float | None:

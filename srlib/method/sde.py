@@ -118,7 +118,8 @@ def time_share(a: float, b: float, k_max: float = 1.0, draw: str = "uniform", ep
 
 
 def dsm_loss(model, x: torch.Tensor, sde: VESDE, eps: float = K_MIN,
-             generator: torch.Generator | None = None, k_max: float = 1.0, draw: str = "uniform") -> torch.Tensor:
+             generator: torch.Generator | None = None, k_max: float = 1.0, draw: str = "uniform",
+             k=None, per_image: bool = False) -> torch.Tensor:
     """Denoising score-matching loss of one batch, as the authors train.
 
     Draws k per image (:func:`draw_times`; the authors': k ~ U(eps, 1)), then
@@ -128,8 +129,16 @@ def dsm_loss(model, x: torch.Tensor, sde: VESDE, eps: float = K_MIN,
     dimensions. ``sde`` is the model's schedule (``model.sde``; passed apart
     because ``model`` may be wrapped in DDP or ``torch.compile``). A model
     trained with ``k_max`` < 1 has never seen noise above ``sigma_{k_max}``.
+
+    ``k`` given (a float, or one time per image): the loss at that noise
+    level, nothing drawn but z (how :mod:`srlib.method.kselect` measures a
+    model per k). ``per_image``: the (B,) sums instead of their mean.
     """
-    k = draw_times(x.shape[0], k_max, draw, eps, generator, x.dtype, x.device)
+    if k is None:
+        k = draw_times(x.shape[0], k_max, draw, eps, generator, x.dtype, x.device)
+    elif not isinstance(k, torch.Tensor):
+        k = torch.full((x.shape[0],), float(k), dtype=x.dtype, device=x.device)
     x_tilde, z, std = sde.perturb(x, k, generator=generator)
     residual = model(x_tilde, k) * std + z
-    return residual.pow(2).sum(dim=tuple(range(1, x.dim()))).mean()
+    losses = residual.pow(2).sum(dim=tuple(range(1, x.dim())))
+    return losses if per_image else losses.mean()

@@ -39,7 +39,8 @@ class KChoice:
 
     k: float
     criterion: str
-    candidates: dict  # {k: {"image_auroc", "pixel_auroc", "pseudo", "nonuniformity", "uniformity"}}
+    candidates: dict  # {k: {"image_auroc", "pixel_auroc", "pseudo", "nonuniformity", "uniformity",
+    #                        "dsm_loss", "gaussian_dsm_loss", "dsm_ratio", "dsm"}}
     images: list  # file names of the held-out training images
     kinds: list  # the pseudo anomaly made of each
     seed: int
@@ -67,7 +68,10 @@ def select_k(model, train, config: EvalConfig = EvalConfig(), ks=K_GRID, criteri
     seed are used as it will use them (its k is ignored). The seed also picks
     the held-out images and makes the pseudo anomalies, so the same seed
     gives the same k. The pixel AUROC of the pseudo set counts every
-    (kernel // 8)-th pixel of each row and column.
+    (kernel // 8)-th pixel of each row and column. The ``dsm`` criterion's
+    Gaussian reference is fitted to the training images not held out, and
+    both DSM losses are taken over N draws of the noise seeded as the maps'
+    (:func:`_dsm_scores`).
     """
     seed, kernel = config.seed, config.kernel
     if criterion not in kselect.CRITERIA:
@@ -77,13 +81,29 @@ def select_k(model, train, config: EvalConfig = EvalConfig(), ks=K_GRID, criteri
     pseudo, masks, kinds = kselect.pseudo_anomalies(normal.numpy(), seed=seed)
     masks = F.interpolate(torch.from_numpy(masks)[:, None].float(), size=(mask_size, mask_size), mode="nearest")
     both = torch.cat([normal, torch.from_numpy(pseudo)])
+    ks = sorted(float(k) for k in ks)
+    dsm = _dsm_scores(model, train, held, normal, ks, config)
     candidates = {}
-    for k in tqdm(sorted(float(k) for k in ks), desc="choosing k", disable=not progress or None, leave=False):
+    for k in tqdm(ks, desc="choosing k", disable=not progress or None, leave=False):
         maps = anomaly_maps(model, both, config.replace(k=k), out_size=mask_size, noise=PER_BATCH)[:, 0].double().numpy()
         candidates[k] = kselect.criterion_scores(maps[:len(held)], maps[len(held):], masks[:, 0].numpy(),
-                                                 pixel_stride=max(1, kernel // 8))
+                                                 pixel_stride=max(1, kernel // 8), dsm=dsm[k])
     return KChoice(kselect.choose(candidates, criterion), criterion, candidates,
                    [Path(train.paths[i]).name for i in held], kinds, seed, holdout, config.n_draws)
+
+
+def _dsm_scores(model, train, held: list, normal: torch.Tensor, ks: list, config: EvalConfig) -> dict:
+    """The ``dsm`` criterion at every k: the model's held-out DSM loss against the Gaussian of the other training images."""
+    from srlib.method.gaussian import StationaryGaussianScore
+    from srlib.run.device import set_precision
+
+    rest = sorted(set(range(len(train))) - set(held))
+    reference = StationaryGaussianScore(train.images[rest].float().div(255).mul(2).sub(1), model.sde)
+    draws = dict(n_draws=config.n_draws, seed=config.seed, batch_size=config.batch_size)
+    model.eval()
+    with set_precision(next(model.parameters()).device, config.precision):  # the network as the maps run it
+        losses = kselect.heldout_dsm_losses(model, normal, ks, **draws)
+    return kselect.dsm_scores(losses, kselect.heldout_dsm_losses(reference, normal, ks, **draws))
 
 
 def select_k_for_checkpoint(model, dataset: str, root, category: str, config: EvalConfig, **options) -> KChoice:

@@ -186,6 +186,15 @@ def test_the_one_k_that_separates_the_pseudo_anomalies_is_chosen(category):
     assert at_star["image_auroc"] == 1.0 and at_star["pixel_auroc"] > 0.95
     assert all(c["pseudo"] < at_star["pseudo"] - 0.2 for k, c in choice.candidates.items() if k != K_STAR)
     assert sorted(choice.candidates) == sorted(K_GRID) and len(choice.images) == 12
+    # The held-out DSM loss: at K_STAR the model leaves the noise's 3 in-subspace dimensions of 3072 and the
+    # PNGs' 8-bit rounding off the subspace (about (1/255)^2 / 3 / sigma_k^2 = 0.017 a dimension); elsewhere
+    # it removes nothing (1 per dimension), hundreds of times worse than the Gaussian of the other images
+    # (whose images lie on the same planes: it is nearly as good as the model at K_STAR, and the only reference).
+    assert at_star["dsm_loss"] < 0.03
+    assert all(c["dsm_loss"] == pytest.approx(1, abs=0.03) for k, c in choice.candidates.items() if k != K_STAR)
+    assert all(c["dsm_ratio"] > 20 * at_star["dsm_ratio"] for k, c in choice.candidates.items() if k != K_STAR)
+    assert choice.chosen_by("dsm") == K_STAR
+    assert choice.to_dict()["chosen_by"]["dsm"] == K_STAR
     again = select_k(SubspaceAtOneK(), train, **options)
     assert again.to_dict() == choice.to_dict()  # the same seed: the same images, anomalies, draws and k
 

@@ -13,7 +13,9 @@ with the first half flushed to disk: the crash tests kill the process there.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import glob
 import os
 import tempfile
 import time
@@ -31,7 +33,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
     path = Path(path)
     temp = file = None
     try:
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=_temporary_prefix(path), suffix=".tmp")
         if hasattr(os, "fchmod"):  # mkstemp's 0600 would make results private to their owner
             os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as raw:
@@ -49,6 +51,28 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
             raise
         raise _cannot_write(path, failed, "the previous version is kept") from None
     _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def exclusive(lock: str | Path, busy: str):
+    """Hold the lock file ``lock`` for the block (``filelock``: released even if the process is killed).
+
+    Raises ``SrlibError(busy)`` at once if another process holds it. The
+    file stays behind, empty; it is what says a folder is in use.
+    """
+    from filelock import FileLock, Timeout
+
+    held = FileLock(str(lock), timeout=0)
+    try:
+        held.acquire()
+    except Timeout:
+        raise SrlibError(busy) from None
+    except OSError as err:
+        raise _cannot_write(Path(lock), err, "nothing was written") from None
+    try:
+        yield
+    finally:
+        held.release()
 
 
 def append_text(path: str | Path, text: str) -> None:
@@ -102,10 +126,15 @@ def save_torch(obj, path: str | Path) -> None:
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
+def _temporary_prefix(path: Path) -> str:
+    """``.<name>.`` for a temporary beside ``path``; a long name is cut, so that the temporary's name is never too long."""
+    return f".{os.fsdecode(os.fsencode(path.name)[:100])}."  # bytes: file names are limited in bytes
+
+
 def remove_stale_temporaries(path: str | Path) -> None:
     """Delete temporaries a killed writer of ``path`` left behind."""
     path = Path(path)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+    for stale in path.parent.glob(f"{glob.escape(_temporary_prefix(path))}*.tmp"):
         stale.unlink(missing_ok=True)
 
 

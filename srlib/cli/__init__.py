@@ -34,9 +34,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _glued(argv: list[str]) -> list[str]:
+    """``--option -inf`` as ``--option=-inf``: argparse takes ``-inf`` (and ``-nan``) for an option, not a value.
+
+    The value then reaches the option's own check ("must be a finite number").
+    """
+    out = []
+    for token in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] \
+                and token.lower() in ("-inf", "-infinity", "-nan"):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_glued(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

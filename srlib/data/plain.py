@@ -50,8 +50,16 @@ class ImageFolder:
     skipped: list[str] = field(default_factory=list)
 
     def names(self) -> list[str]:
-        """Each path relative to ``root``, with ``/`` separators (the output names)."""
-        return [path.relative_to(self.root).as_posix() for path in self.paths]
+        """Each path relative to ``root``, with ``/`` separators (the output names; see :func:`printable`)."""
+        return [printable(path.relative_to(self.root).as_posix()) for path in self.paths]
+
+
+def printable(text: str) -> str:
+    """``text`` (a file name) with the bytes that are not UTF-8 written as ``\\xNN``: valid text for a CSV or a name."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _some(items: list[str], limit: int = 3) -> str:

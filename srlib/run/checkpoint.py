@@ -25,7 +25,7 @@ from srlib.errors import SrlibError
 from srlib.method.sde import VESDE
 from srlib.method.unet import ScoreUNet
 from srlib.run.config import TrainConfig, config_from, load_config
-from srlib.run.files import CONFIG, TRAIN_FORMAT
+from srlib.run.files import CHECKPOINT, CONFIG, HOLDOUT, LOG, TRAIN_FORMAT
 
 WIDTH_KEY = "inc.double_conv.0.weight"
 # The side of the images the authors' released checkpoints were trained on (their checkpoints do not say).
@@ -42,7 +42,7 @@ def _refusal_reason(err: Exception) -> str:
 
 def read_checkpoint(path, map_location="cpu"):
     """``torch.load(path, weights_only=True)``, with one clear line for each kind of file it is not."""
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.is_dir():
         inside = sorted(p.name for p in path.iterdir() if p.suffix in (".pt", ".pth", ".ckpt", ".bin"))
         hint = f"it holds {', '.join(inside[:4])}" if inside else "it holds no .pt or .pth file"
@@ -107,9 +107,18 @@ def _saved_config(obj, path: Path) -> tuple[str, TrainConfig | None]:
     described = path.with_suffix(".json")  # the book's shipped weights (srlib.run.pretrained)
     if described.is_file():
         try:
-            return "srlib shipped weights", TrainConfig.from_dict(json.loads(described.read_text())["config"])
-        except (ValueError, KeyError, TypeError):
-            pass
+            record = json.loads(described.read_text())
+        except (OSError, ValueError):
+            record = None  # not srlib's description
+        if isinstance(record, dict) and "config" in record:
+            return "srlib shipped weights", config_from(record["config"], f"the configuration in {described}")
+    # Final weights of an srlib run whose config.json is gone: another model's settings would be a guess.
+    run = [name for name in (CHECKPOINT, HOLDOUT, LOG) if path.with_name(name).is_file()]
+    if run:
+        instead = f", or pass {path.with_name(CHECKPOINT)}, which holds them too" if CHECKPOINT in run else ""
+        raise SrlibError(f"{beside} is missing: {path} was written by srlib train (beside it: {', '.join(run)}) and "
+                         f"that file holds the settings it was trained with (image size, sigma), which srlib never "
+                         f"guesses; restore it{instead}")
     return "plain state dict (the authors' format)", None
 
 
@@ -120,7 +129,7 @@ def describe_checkpoint(path: str | Path) -> tuple[str, TrainConfig | None]:
     (``model.pt``) have it in ``config.json`` beside them, the book's shipped
     weights (``NAME.pt``) in ``NAME.json``.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     return _saved_config(read_checkpoint(path, "cpu"), path)
 
 
@@ -162,7 +171,7 @@ def load_score_model(path, map_location="cpu") -> ScoreUNet:
         If the file is missing, empty, not a torch file, damaged, holds pickled
         code or non-finite weights, or its keys or shapes are not those of a ScoreUNet.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     obj = read_checkpoint(path, map_location)
     state = _state_dict(obj, path)
     broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
@@ -182,7 +191,7 @@ def load_score_model(path, map_location="cpu") -> ScoreUNet:
 
 def save_atomically(obj, path) -> None:
     """``torch.save`` that a crash cannot leave half-written (see ``srlib.atomic``); creates the folder."""
-    path = Path(path)
+    path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     save_torch(obj, path)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,45 @@ RUNTIME_FIELDS = ("root", "device", "checkpoint_every", "compile")
 # A resumed run may also be longer: the milestones are fixed epochs, so it
 # continues the same schedule. Everything else changes the result and is refused.
 RESUMABLE_FIELDS = RUNTIME_FIELDS + ("epochs",)
+
+
+_KINDS = {"int": "a whole number", "float": "a number", "str": "a string", "bool": "true or false",
+          "None": "null", "tuple": "a list"}
+
+
+def _is(value, kind: str) -> bool:
+    """Whether ``value`` is of the annotation ``kind`` (``int``, ``float | str``, ``tuple[int, ...]``...); no bool for numbers."""
+    for part in (p.strip() for p in kind.split("|")):
+        base, _, inner = part.partition("[")
+        if base == "None" and value is None:
+            return True
+        if base == "bool" and isinstance(value, bool):
+            return True
+        if isinstance(value, bool):
+            continue
+        if (base == "int" and isinstance(value, numbers.Integral)) or (base == "str" and isinstance(value, str)) \
+                or (base == "float" and isinstance(value, numbers.Real)):
+            return True
+        if base == "tuple" and isinstance(value, (list, tuple)):
+            item = inner.rstrip("]").split(",")[0].strip()
+            return all(_is(v, item) for v in value)
+    return False
+
+
+def _kind(part: str) -> str:
+    base, _, inner = part.partition("[")
+    if base == "tuple":
+        return f"a list of {_KINDS[inner.split(',')[0].strip()].removeprefix('a ')}s"
+    return _KINDS.get(base, part)
+
+
+def _check_types(config) -> None:
+    """Raise ``SrlibError`` naming the first field whose value is not of its declared type (``image_size: 32.5``)."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if not _is(value, field.type):
+            wanted = " or ".join(_kind(p.strip()) for p in field.type.split("|"))
+            raise SrlibError(f"{field.name} must be {wanted}, got {value!r}")
 
 
 def _known_fields(cls, values: dict, what: str) -> dict:
@@ -115,6 +155,7 @@ class TrainConfig:
     compile: bool = False
 
     def __post_init__(self) -> None:
+        _check_types(self)
         self.betas = tuple(float(b) for b in self.betas)
         self.milestones = tuple(int(m) for m in self.milestones)
         self.validate()
@@ -254,6 +295,7 @@ class EvalConfig:
     batch_size: int = 8
 
     def __post_init__(self) -> None:
+        _check_types(self)
         self.validate()
 
     def validate(self) -> None:
@@ -314,7 +356,8 @@ def load_config(path: Path) -> TrainConfig:
     try:
         values = json.loads(Path(path).read_text())
     except (OSError, ValueError) as err:
-        raise SrlibError(f"cannot read the configuration {path}: {err}; restore it, or delete it") from None
+        raise SrlibError(f"cannot read the configuration {path}: {err}; correct it or restore it from a copy "
+                         f"(it holds the settings the model was trained with, which srlib never guesses)") from None
     return config_from(values, f"the configuration {path}")
 
 
@@ -325,4 +368,5 @@ def config_from(values, source: str) -> TrainConfig:
             raise SrlibError(f"expected a JSON object of settings, got {type(values).__name__}")
         return TrainConfig.from_dict(values)
     except (SrlibError, TypeError, ValueError) as err:
-        raise SrlibError(f"{source} is invalid: {err}; correct it, or delete it") from None
+        raise SrlibError(f"{source} is invalid: {err}; correct it (it holds the settings the model was trained "
+                         "with, which srlib never guesses)") from None

@@ -29,7 +29,11 @@ GALLERY = "gallery.npz"  # chapter 5's maps at every k (Fig. 4)
 
 SCORES = "scores.csv"  # srlib predict: image, score, anomalous, error
 MAPS = "maps"  # srlib predict: <image>.npy anomaly maps (OVERLAYS holds <image>.png)
-PREDICTION = "prediction.json"  # srlib predict: threshold, rule, settings, counts (README.txt in words)
+PREDICTION = "prediction.json"  # srlib predict: threshold, rule, settings, counts (README.txt in words); written last
+PREDICT_README = "README.txt"  # srlib predict: the same in words
+PREDICTING = ".srlib-predict.lock"  # held by the srlib predict writing into the folder
+PREDICT_PARTIAL = ".srlib-predict.partial"  # the prediction being written, swapped in when complete
+PREDICT_OLD = ".srlib-predict.old"  # the earlier prediction while the new one replaces it
 
 TRAIN = "train"  # a category folder's training run
 CHAPTER5 = "05_training_on_mvtec.ipynb"  # the executed chapter kept in a category folder (and its .log, .parameters.json)
@@ -53,7 +57,7 @@ def written_by(folder: Path) -> str | None:
     def has(*names: str) -> bool:
         return all((folder / name).exists() for name in names)
 
-    if has(PREDICTION) or has(SCORES, OVERLAYS) or has(MAPS, OVERLAYS):
+    if has(PREDICTION) or has(SCORES, OVERLAYS) or has(MAPS, OVERLAYS) or has(PREDICTING):
         return "srlib predict"
     if has(CHECKPOINT) or has(WEIGHTS, CONFIG) or has(LOG, CONFIG):
         return "srlib train"

@@ -84,19 +84,45 @@ def write_holdout(run: str | Path, paths: list, scores, evaluation: dict) -> Pat
 
 
 def read_holdout(path: str | Path) -> dict:
-    """The record of :func:`write_holdout`; one line naming the file if it is missing or damaged."""
+    """The record of :func:`write_holdout`, checked; one line naming the file (and the key) if it is missing or damaged.
+
+    Its ``"evaluation"`` comes back as an :class:`srlib.run.config.EvalConfig`.
+    """
+    from srlib.run.config import EvalConfig, load_config
+    from srlib.run.files import CONFIG
+
     path = Path(path)
+    again = "run the srlib train command that made it again with --resume (it scores the held-out images again)"
     if not path.is_file():
+        config = path.with_name(CONFIG)
+        held = load_config(config).holdout if config.is_file() else 0
+        if held:
+            raise SrlibError(f"no held-out scores at {path}, though the run held out {held:g} of its images (its "
+                             f"training was stopped before scoring them, or the file was removed): {again}, "
+                             "or pass --threshold")
         raise SrlibError(
             f"no held-out scores at {path}: train with --holdout (srlib train --images keeps 0.2 by default), "
             "or pass --threshold"
         )
     try:
         record = json.loads(path.read_text())
-        if len(record["images"]) != len(record["scores"]) or not isinstance(record["evaluation"], dict):
-            raise ValueError("images and scores differ in length")
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise SrlibError(f"{path} is damaged ({err}): train again, or pass --threshold") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+        images, scores, evaluation = record["images"], record["scores"], record["evaluation"]
+        if not isinstance(images, list) or not all(isinstance(p, str) for p in images):
+            raise ValueError("'images' must be a list of paths")
+        if not isinstance(scores, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   and math.isfinite(v) for v in scores):
+            raise ValueError("'scores' must be a list of finite numbers")
+        if len(images) != len(scores):
+            raise ValueError(f"{len(images)} 'images' but {len(scores)} 'scores'")
+        if not isinstance(evaluation, dict):
+            raise ValueError("'evaluation' must be a JSON object of settings")
+        record["evaluation"] = EvalConfig.from_dict(evaluation)
+    except KeyError as err:
+        raise SrlibError(f"{path} is damaged (no {err} key): {again}, or pass --threshold") from None
+    except (OSError, ValueError, TypeError, SrlibError) as err:
+        raise SrlibError(f"{path} is damaged ({err}): {again}, or pass --threshold") from None
     return record
 
 

@@ -169,7 +169,8 @@ def test_a_bad_configuration_beside_the_weights_is_named(tmp_path):
     with pytest.raises(SrlibError) as raised:
         describe_checkpoint(tmp_path / "model.pt")
     assert str(raised.value) == (f"the configuration {tmp_path / 'config.json'} is invalid: image_size must be at least "
-                                 "16 (the U-Net halves it four times), got 8; correct it, or delete it")
+                                 "16 (the U-Net halves it four times), got 8; correct it (it holds the settings "
+                                 "the model was trained with, which srlib never guesses)")
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(SrlibError, match=f"cannot read the configuration {tmp_path / 'config.json'}: Expecting"):
         describe_checkpoint(tmp_path / "model.pt")

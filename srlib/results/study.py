@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from srlib.method.constants import PAPER_K  # the evaluation's k
+
 RECIPE = ("k_max", "k_draw", "epochs", "width")
 METRICS = ("image_auroc", "pixel_auroc", "aupro")
-PAPER_K = 1e-3  # the evaluation's k (srlib.run.config.EvalConfig's default)
 # Recipes whose validation AUROC lies within this of the best count as equal; the rule then prefers the wider range.
 TIE = 0.01
 
@@ -127,8 +128,9 @@ def plot_region(ax, rows: list[dict], recipes) -> None:
     """Mean test image AUROC over the evaluation's k for each recipe; a dashed line marks each recipe's k_max."""
     for i, recipe in enumerate(recipes):
         ks = sorted({r["k"] for r in rows if recipe_of(r) == recipe and r["split"] == "test"})
+        draw = "" if recipe[1] == "uniform" else f", {recipe[1]}"
         line, = ax.plot(ks, [mean_at(rows, recipe, "test", k=k) for k in ks], marker="o", ms=3,
-                        label=recipe_name(recipe).split(",")[0])
+                        label=f"$k_{{max}}$ = {recipe[0]:g}{draw}")
         ax.axvline(recipe[0], color=line.get_color(), ls="--", lw=0.8)
     ax.set_xscale("log")
     ax.set_xlabel("k of the evaluation (Algorithm 1)")

@@ -104,7 +104,11 @@ def data_source(dataset: str, root: str | Path, category: str) -> tuple[str, str
 
     The bundled textures are in the MVTec AD layout but are not MVTec AD: they
     are named ``textures``, so tables never put them beside the paper's numbers.
+    So is a category of one's own in a benchmark's layout (not one of its
+    categories): it is named after its root folder (``widgets`` for
+    ``/data/widgets``; ``mvtec_own`` where that folder is named like a benchmark).
     """
+    from srlib.data.layouts import LAYOUTS
     from srlib.data.textures import MARK
 
     readme = Path(root) / category / "readme.txt"
@@ -112,7 +116,13 @@ def data_source(dataset: str, root: str | Path, category: str) -> tuple[str, str
         first = (readme.read_text(errors="replace").splitlines() or [""])[0]
         if first.startswith(MARK):
             return "textures", "bundled textures (srlib data textures): " + first
-    return dataset, f"{dataset} folder {Path(root).resolve()}"
+    folder = Path(root).expanduser().resolve()
+    layout = LAYOUTS.get(dataset.lower())
+    if layout is not None and category not in layout.categories:
+        name = folder.name or "own"
+        name = f"{name}_own" if name.lower() in (*LAYOUTS, "textures") else name
+        return name, f"own images in the {layout.title} layout: {folder}"
+    return dataset, f"{dataset} folder {folder}"
 
 
 def evaluate_checkpoint(

@@ -107,3 +107,22 @@ def test_no_progress_shows_no_reading_bar(tmp_path, capfd):
     assert train(good, tmp_path / "run", "--epochs", "1", "--batch-size", "16") == 0
     err = capfd.readouterr().err
     assert "reading" not in err and "it/s" not in err, err
+
+
+def test_a_category_of_ones_own_in_the_mvtec_layout_is_recorded_under_its_folders_name(tmp_path, capsys):
+    """Case 9: `srlib reproduce` on one's own MVTec-layout folder: the result is recorded (not refused after training)."""
+    from srlib.results.tables import all_comparisons, load_results
+    from srlib.run.evaluate import data_source
+    from tiny_datasets import write_category
+
+    root = tmp_path / "widgets"
+    write_category(root, "widget", size=(24, 24), n_train=6)
+    assert main(["train", "--dataset", "mvtec", "--root", str(root), "--category", "widget", "--out",
+                 str(tmp_path / "run"), *TINY]) == 0
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "run" / "model.pt"), "--dataset", "mvtec", "--root",
+                 str(root), "--category", "widget", "--out", str(tmp_path / "eval"), "--no-progress"]) == 0
+    (result,) = load_results(tmp_path / "eval", pattern="result.json")
+    assert (result.dataset, result.category) == ("widgets", "widget")
+    assert {c.name for c in all_comparisons([result])} >= {"widgets_image_auroc", "widgets_pixel_auroc"}
+    assert data_source("mvtec", tmp_path / "mvtec", "widget")[0] == "mvtec_own"  # never the benchmark's name
+    assert data_source("mvtec", tmp_path / "mvtec", "bottle")[0] == "mvtec"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from srlib.errors import SrlibError
@@ -115,6 +116,28 @@ def time_share(a: float, b: float, k_max: float = 1.0, draw: str = "uniform", ep
     if draw == "log-uniform":
         return math.log(hi / lo) / math.log(k_max / eps)
     raise SrlibError(f"unknown draw of k {draw!r}: choose one of {', '.join(K_DRAWS)}")
+
+
+def objective_shares(ks, losses, k_max: float = 1.0, draw: str = "uniform", eps: float = K_MIN):
+    """Cumulative share of the DSM objective ``E_k loss(k)`` held by the times up to each of ``ks``.
+
+    ``losses`` are the per-level losses at the increasing times ``ks`` (which
+    should span [eps, k_max]); the expectation over the draw of k is
+    integrated by the trapezoid rule in log k. Returns an array of ``ks``'s
+    length, from 0 to 1 (constant past k_max).
+    """
+    ks, losses = np.asarray(ks, dtype=float), np.asarray(losses, dtype=float)
+    inside = (ks >= eps) & (ks <= k_max)
+    if draw == "uniform":
+        density = 1.0 / (k_max - eps)
+    elif draw == "log-uniform":
+        density = 1.0 / (ks * math.log(k_max / eps))
+    else:
+        raise SrlibError(f"unknown draw of k {draw!r}: choose one of {', '.join(K_DRAWS)}")
+    weight = np.where(inside, losses * density * ks, 0.0)  # dk = k d(log k)
+    steps = np.diff(np.log(ks)) * (weight[1:] + weight[:-1]) / 2
+    total = np.concatenate([[0.0], np.cumsum(steps)])
+    return total / total[-1]
 
 
 def dsm_loss(model, x: torch.Tensor, sde: VESDE, eps: float = K_MIN,

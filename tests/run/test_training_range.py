@@ -135,3 +135,26 @@ def test_the_issue_s_shares_of_the_authors_range():
     # Issue 17's figures, worked by hand: k > 0.1 takes (1 - 0.1) / (1 - 1e-5) of the steps, k <= 1e-3 ~0.1 %.
     assert time_share(0.1, 1.0) == pytest.approx(0.9 / (1 - 1e-5))
     assert time_share(0, 1e-3) == pytest.approx((1e-3 - 1e-5) / (1 - 1e-5))
+
+
+def test_the_objective_share_of_a_constant_loss_is_the_step_share():
+    # With the same loss at every level, the objective's share is the share of the steps.
+    from srlib.method.sde import objective_shares
+
+    ks = np.geomspace(1e-5, 1.0, 4001)
+    for k_max, draw in [(1.0, "uniform"), (0.1, "log-uniform"), (0.1, "uniform")]:
+        shares = objective_shares(ks, np.ones_like(ks), k_max, draw)
+        at = np.searchsorted(ks, 1e-3)
+        assert shares[at] == pytest.approx(time_share(0, ks[at], k_max, draw), abs=1e-4)
+        assert shares[-1] == 1.0 and np.all(np.diff(shares) >= 0)
+
+
+def test_the_objective_share_weighs_each_level_by_its_loss():
+    # loss(k) = 1/k under the log-uniform draw: the density times the loss is 1/(k^2 ln(1/eps)),
+    # whose integral from eps to K is (1/eps - 1/K) / ln(1/eps): the share up to K is (1/eps - 1/K) / (1/eps - 1).
+    from srlib.method.sde import objective_shares
+
+    ks = np.geomspace(1e-5, 1.0, 20001)
+    shares = objective_shares(ks, 1 / ks, 1.0, "log-uniform")
+    at = np.searchsorted(ks, 1e-4)
+    assert shares[at] == pytest.approx((1e5 - 1 / ks[at]) / (1e5 - 1), rel=1e-3)

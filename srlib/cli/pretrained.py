@@ -70,13 +70,18 @@ def make_pretrained(root: str | Path, folder: str | Path, category: str, seed: i
     words = shlex.split(train_command(config, str(out)))
     words[words.index("--root") + 1] = str(root)
     started = time.perf_counter()
-    if main(words[1:] + ["--no-progress"]) != 0:
+    # A run already in ``work`` (stopped, or finished by a study with this very configuration) is continued.
+    resume = ["--resume"] if (out / "checkpoint.pt").exists() else []
+    if main(words[1:] + ["--no-progress"] + resume) != 0:
         raise SrlibError(f"training {category} failed: {shlex.join(words)}")
     wall = time.perf_counter() - started
     logged = sum(json.loads(line)["seconds"] for line in (out / LOG).read_text().splitlines())
     name = weights_name(category, seed)
-    save_pretrained(out / WEIGHTS, config, train_command(config, f"runs/{category}"), {}, f"{logged:.0f} s of training steps ({wall:.0f} s wall) on a shared "
-                    f"2-core CPU, {torch.get_num_threads()} thread(s)", Path(folder), name)
+    # The wall time of a resumed run is only its last part: then the logged steps alone are stated.
+    wall_note = "" if resume else f" ({wall:.0f} s wall)"
+    save_pretrained(out / WEIGHTS, config, train_command(config, f"runs/{category}"), {},
+                    f"{logged:.0f} s of training steps{wall_note} on a shared 2-core CPU, "
+                    f"{torch.get_num_threads()} thread(s)", Path(folder), name)
     model, info = load_pretrained(folder, category, seed)
     test = folder_dataset("mvtec", root, category, "test", image_size=config.image_size)
     result = evaluate_model(model, test, EvalConfig(), progress=False)

@@ -158,3 +158,14 @@ def test_the_objective_share_weighs_each_level_by_its_loss():
     shares = objective_shares(ks, 1 / ks, 1.0, "log-uniform")
     at = np.searchsorted(ks, 1e-4)
     assert shares[at] == pytest.approx((1e5 - 1 / ks[at]) / (1e5 - 1), rel=1e-3)
+
+
+def test_the_cpu_preset_is_the_recipe_the_study_chose():
+    """The cpu preset's range and budget are what the committed study's rule picks (validation rows only)."""
+    from pathlib import Path
+
+    from srlib.results.study import choose, read_study
+
+    rows = read_study(Path(__file__).parents[2] / "notebooks" / "weights" / "k_range_study.csv")
+    cpu = TrainConfig.preset_for("cpu", "mvtec", "/data", "brick")
+    assert choose(rows) == (cpu.k_max, cpu.k_draw, cpu.epochs, cpu.width)

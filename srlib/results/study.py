@@ -47,6 +47,11 @@ def mean_at(rows: list[dict], recipe: tuple, split: str, k: float = PAPER_K, met
     return float(np.mean(values)) if values else float("nan")
 
 
+def sweep_ks(rows: list[dict], recipe: tuple) -> list[float]:
+    """The k of a recipe's test sweep, increasing."""
+    return sorted({r["k"] for r in rows if recipe_of(r) == recipe and r["split"] == "test"})
+
+
 def best_k_means(rows: list[dict], recipe: tuple, categories) -> dict:
     """Each metric at each (category, seed)'s best k by image AUROC on the test grid, averaged; and the mean best k."""
     picked = []
@@ -127,7 +132,7 @@ def plot_k_max(ax, rows: list[dict], categories, draw: str = "uniform", epochs: 
 def plot_region(ax, rows: list[dict], recipes) -> None:
     """Mean test image AUROC over the evaluation's k for each recipe; a dashed line marks each recipe's k_max."""
     for i, recipe in enumerate(recipes):
-        ks = sorted({r["k"] for r in rows if recipe_of(r) == recipe and r["split"] == "test"})
+        ks = sweep_ks(rows, recipe)
         draw = "" if recipe[1] == "uniform" else f", {recipe[1]}"
         line, = ax.plot(ks, [mean_at(rows, recipe, "test", k=k) for k in ks], marker="o", ms=3,
                         label=f"$k_{{max}}$ = {recipe[0]:g}{draw}")

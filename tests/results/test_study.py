@@ -56,3 +56,10 @@ def test_the_summary_has_a_row_per_recipe(rows):
     text = markdown_summary(rows, ["a", "b"])
     assert text.count("\n") == 1 + 3
     assert "| 0.1 | uniform | 25 | 16 | 2 | 0.880 | 0.750 / 0.375 / 0.188 |" in text
+
+
+def test_the_rule_keeps_to_the_budget(rows):
+    # A longer run that wins the validation is reported but not chosen under the book's budget.
+    longer = [dict(r, epochs=100, image_auroc=0.99) for r in rows if r["split"] == "validation" and r["k_max"] == 1.0]
+    assert choose(rows + longer, budget=25 * 16**2) == (0.1, "uniform", 25, 16)
+    assert choose(rows + longer, budget=None) == (1.0, "uniform", 100, 16)

@@ -41,7 +41,7 @@ import yaml
 
 from srlib.book import say
 from srlib.book.vendor import vendor_assets
-from srlib.errors import SrlibError
+from srlib.errors import SrlibError, printable
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "_build"
@@ -436,6 +436,9 @@ def checked_parameters(notebooks: list[Path], given: list[tuple[str, str]]) -> d
     A name must be a parameter of at least one of ``notebooks``; each chapter
     gets only the names of its own cell, each checked against its default.
     """
+    twice = sorted({name for name, _ in given if [n for n, _ in given].count(name) > 1})
+    if twice:
+        raise SrlibError(f"-p {twice[0]} is given twice: give each parameter once; nothing was run")
     cells = {notebook: chapter_parameters(notebook) for notebook in notebooks} if given else {}
     chosen: dict[Path, dict] = {notebook: {} for notebook in notebooks}
     for name, text in given:
@@ -480,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"built {(BUILD / 'html' / 'index.html').relative_to(ROOT)} in {seconds:.1f} s "
                 f"(everything: {time.perf_counter() - start:.1f} s)")
     except SrlibError as err:
-        print(f"srlib.book: error: {err}", file=sys.stderr)
+        print(f"srlib.book: error: {printable(str(err))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("srlib.book: interrupted", file=sys.stderr)

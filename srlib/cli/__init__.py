@@ -12,7 +12,7 @@ import importlib
 import sys
 
 from srlib import __version__
-from srlib.errors import SrlibError
+from srlib.errors import SrlibError, printable
 
 # Modules that contribute sub-commands, in the order --help lists them.
 COMMANDS: list[str] = ["srlib.cli.data", "srlib.cli.train", "srlib.cli.evaluate", "srlib.cli.predict", "srlib.cli.reproduce"]
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SrlibError as err:
-        print(f"srlib: error: {err}", file=sys.stderr)
+        print(f"srlib: error: {printable(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("srlib: interrupted", file=sys.stderr)

@@ -146,6 +146,8 @@ def _which_images(args) -> tuple[str, str, str, float | None]:
 
 
 def _train(args) -> int:
+    from pathlib import Path
+
     from srlib.data.layouts import category_name, refuse_inside_root
     from srlib.run.config import IMAGES, TrainConfig
     from srlib.run.device import pick_device
@@ -154,6 +156,12 @@ def _train(args) -> int:
 
     dataset, root, category, holdout = _which_images(args)
     refuse_inside_root(root, args.out, f"--out {args.out}")
+    if dataset == IMAGES:
+        from srlib.data.plain import list_images
+        from srlib.run.files import refuse_predict_outputs, written_by
+
+        refuse_predict_outputs(Path(root))
+        list_images(root, skip=written_by)  # a folder without images is refused before --out is made
     if dataset != IMAGES:
         category = category_name(root, category)
     config = TrainConfig.preset_for(args.preset, dataset, root, category, holdout=holdout, **overrides_from(args))

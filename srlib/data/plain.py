@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from srlib.data.images import decode_all, image_pixels
-from srlib.errors import SrlibError
+from srlib.errors import SrlibError, printable
 
 
 def image_suffixes() -> frozenset[str]:
@@ -52,14 +52,6 @@ class ImageFolder:
     def names(self) -> list[str]:
         """Each path relative to ``root``, with ``/`` separators (the output names; see :func:`printable`)."""
         return [printable(path.relative_to(self.root).as_posix()) for path in self.paths]
-
-
-def printable(text: str) -> str:
-    """``text`` (a file name) with the bytes that are not UTF-8 written as ``\\xNN``: valid text for a CSV or a name."""
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a lone surrogate that stands for no byte
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _some(items: list[str], limit: int = 3) -> str:
@@ -115,6 +107,9 @@ def list_images(folder: str | os.PathLike, skip: Callable[[Path], str | None] | 
     if hidden:
         skipped.append(f"left alone {len(hidden)} hidden name(s) under {root} (starting with a dot: {_some(hidden)}); "
                        "rename them to use them")
+    if others:
+        skipped.append(f"left alone {len(others)} file(s) under {root} that are not images by their extension "
+                       f"(e.g. {others[0].relative_to(root).as_posix()})")
     if looped:
         skipped.append(f"left alone {len(looped)} linked folder(s) under {root} already searched by another path: "
                        f"{_some(looped)}")
@@ -154,7 +149,7 @@ def read_folder(folder: str | os.PathLike, size: int, skip: Callable[[Path], str
                 progress: bool = True) -> tuple[np.ndarray, list[Path], list[str]]:
     """Every readable image under ``folder``: uint8 (N, 3, size, size), their paths, one line per thing left out.
 
-    The lines: what :func:`list_images` left alone, then one per file that could not be read.
+    The lines: what :func:`list_images` left alone, then one per file that could not be read ("skipped: ...").
     """
     found = list_images(folder, skip)
     decoded = decode_images(found.paths, size, f"reading {found.root.name or found.root}", progress)
@@ -163,4 +158,5 @@ def read_folder(folder: str | os.PathLike, size: int, skip: Callable[[Path], str
     if not kept:
         raise SrlibError(f"none of the {len(found.paths)} image files under {found.root} can be read "
                          f"(the first: {problems[0]})")
-    return np.stack([pixels for _, pixels in kept]), [path for path, _ in kept], found.skipped + problems
+    return np.stack([pixels for _, pixels in kept]), [path for path, _ in kept], \
+        found.skipped + [f"skipped: {problem}" for problem in problems]

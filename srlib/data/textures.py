@@ -43,6 +43,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ import numpy as np
 from PIL import Image
 
 from srlib.data.defects import DEFECTS, MIN_CHANGE, PAINTERS, paint
+from srlib.atomic import exclusive
 from srlib.errors import SrlibError
 
 SIZE = 128  # stored image size
@@ -60,6 +62,7 @@ COUNTS = {"train/good": 80, "test/good": 20}
 PER_DEFECT = 10
 MARK = "Written by `srlib data textures`"
 README = "readme.txt"  # written last in each category folder; starts with MARK
+LOCK = ".srlib-textures.lock"  # held while srlib data textures writes into the folder
 _ROWS = {"train": (0, 320), "test": (352, 512)}  # rows of a texture photograph each split crops from
 
 
@@ -263,6 +266,8 @@ def make_textures(out_dir: str | os.PathLike, seed: int = 0) -> Path:
         ``out_dir``, to pass as ``root`` with ``dataset="mvtec"``.
     """
     out_dir = Path(out_dir).expanduser()
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise SrlibError(f"--seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
     if out_dir.exists() and not out_dir.is_dir():
         raise SrlibError(f"{out_dir} is a file; pass a folder (new or existing) for the texture categories")
     others = []
@@ -278,14 +283,31 @@ def make_textures(out_dir: str | os.PathLike, seed: int = 0) -> Path:
                          f"changed since it wrote it ({shown}); writing them again would remove it: move it out, "
                          "or choose another folder; nothing was written")
     out_dir.mkdir(parents=True, exist_ok=True)
-    for category in TEXTURE_CATEGORIES:
-        folder = out_dir / category
-        staging = Path(tempfile.mkdtemp(prefix=f".{category}-", dir=out_dir))
-        try:
-            _write_category(staging / category, category, int(seed))
-            if folder.exists():
-                folder.rename(staging / "old")
-            (staging / category).rename(folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    with exclusive(out_dir / LOCK, f"another srlib data textures is writing into {out_dir} now: wait for it to end"):
+        _remove_stale_staging(out_dir)
+        for category in TEXTURE_CATEGORIES:
+            _replace_category(out_dir, category, int(seed))
     return out_dir
+
+
+def _remove_stale_staging(out_dir: Path) -> None:
+    """Remove the staging folders a killed run left (``.brick-x1y2z3w4``, holding only ``brick`` and ``old``)."""
+    pattern = re.compile(rf"^\.({'|'.join(TEXTURE_CATEGORIES)})-[a-z0-9_]{{8}}$")
+    for path in out_dir.iterdir():
+        match = pattern.match(path.name)
+        if match and path.is_dir() and not path.is_symlink() \
+                and {p.name for p in path.iterdir()} <= {match[1], "old"}:
+            shutil.rmtree(path)
+
+
+def _replace_category(out_dir: Path, category: str, seed: int) -> None:
+    """Write ``category`` in a staging folder beside its place, then rename it into place."""
+    folder = out_dir / category
+    staging = Path(tempfile.mkdtemp(prefix=f".{category}-", dir=out_dir))
+    try:
+        _write_category(staging / category, category, seed)
+        if folder.exists():
+            folder.rename(staging / "old")
+        (staging / category).rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

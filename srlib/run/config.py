@@ -78,10 +78,17 @@ def _check_types(config) -> None:
 
 
 def _known_fields(cls, values: dict, what: str) -> dict:
-    """``values``, refused when it holds a key that is not a field of ``cls`` (a newer srlib wrote it)."""
-    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+    """``values``, refused when it holds a key that is not a field of ``cls`` (a typo, or a newer srlib wrote it)."""
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(known))
     if unknown:
-        raise SrlibError(f"unknown {what} {unknown}: written by a newer srlib? upgrade srlib")
+        import difflib
+
+        guesses = {key: difflib.get_close_matches(key, known, n=1, cutoff=0.8) for key in unknown}
+        named = ", ".join(f"{key!r}" + (f" (did you mean {guesses[key][0]!r}?)" if guesses[key] else "")
+                          for key in unknown)
+        raise SrlibError(f"unknown {what} {named}; the known ones: {', '.join(known)} "
+                         "(a file written by a newer srlib needs that srlib)")
     return values
 
 @dataclass

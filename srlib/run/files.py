@@ -19,6 +19,7 @@ CHECKPOINT = "checkpoint.pt"  # resumable training state, format TRAIN_FORMAT
 WEIGHTS = "model.pt"  # final EMA weights: a plain state dict, the authors' format
 CONFIG = "config.json"  # the TrainConfig, beside CHECKPOINT and WEIGHTS
 LOG = "log.jsonl"  # one JSON line per training epoch
+TRAINING = ".srlib-train.lock"  # held by the srlib train writing into the folder
 HOLDOUT = "holdout.json"  # held-out good images and their scores (srlib train --holdout), for predict's threshold
 TRAIN_FORMAT = "srlib-train-v1"  # the "format" tag inside CHECKPOINT
 
@@ -59,8 +60,21 @@ def written_by(folder: Path) -> str | None:
 
     if has(PREDICTION) or has(SCORES, OVERLAYS) or has(MAPS, OVERLAYS) or has(PREDICTING):
         return "srlib predict"
-    if has(CHECKPOINT) or has(WEIGHTS, CONFIG) or has(LOG, CONFIG):
+    if has(CHECKPOINT) or has(WEIGHTS, CONFIG) or has(LOG, CONFIG) or has(TRAINING):
         return "srlib train"
     if has(RESULT) or has(CHAPTER5):
         return "srlib evaluate"
     return None
+
+
+def refuse_predict_outputs(images: Path, what: str = "--images") -> None:
+    """Refuse ``images`` when it is (inside) the maps or overlays of an srlib prediction: not images to use."""
+    from srlib.errors import SrlibError
+
+    images = Path(images).expanduser()
+    resolved = images.resolve()
+    for folder in (resolved, *resolved.parents):
+        if folder.name in (MAPS, OVERLAYS, PREDICT_PARTIAL) and written_by(folder.parent) == "srlib predict":
+            raise SrlibError(f"{what} {images} is {'' if folder == resolved else 'inside '}the {folder.name} of "
+                             f"srlib predict's output {folder.parent}, not images to use: give the folder of your "
+                             "own images")

@@ -71,12 +71,32 @@ def given_threshold(value: float) -> Threshold:
     return Threshold(float(value), "given by --threshold; anomalous if score > threshold")
 
 
-def write_holdout(run: str | Path, paths: list, scores, evaluation: dict) -> Path:
-    """Write the held-out images (absolute paths), their scores and the evaluation settings, atomically."""
+def weights_digest(model) -> str:
+    """sha256 of a model's weights (names, dtypes, shapes and values): which model a record was made with."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_holdout(run: str | Path, paths: list, scores, evaluation: dict, weights: str | None = None,
+                  config: dict | None = None) -> Path:
+    """Write the held-out images (absolute paths), their scores and the evaluation settings, atomically.
+
+    ``weights`` (:func:`weights_digest`) and ``config`` (the training's
+    configuration) say which model the scores are of: ``srlib predict``
+    refuses them for another one.
+    """
     record = {
         "images": [str(Path(p).resolve()) for p in paths],
         "scores": [float(s) for s in scores],
         "evaluation": evaluation,
+        **({"weights_sha256": weights} if weights else {}),
+        **({"config": config} if config else {}),
     }
     path = Path(run) / HOLDOUT
     write_text(path, json.dumps(record, indent=2) + "\n")
@@ -119,6 +139,10 @@ def read_holdout(path: str | Path) -> dict:
         if not isinstance(evaluation, dict):
             raise ValueError("'evaluation' must be a JSON object of settings")
         record["evaluation"] = EvalConfig.from_dict(evaluation)
+        if not isinstance(record.get("weights_sha256", ""), str):
+            raise ValueError("'weights_sha256' must be a string")
+        if not isinstance(record.get("config", {}), dict):
+            raise ValueError("'config' must be a JSON object of settings")
     except KeyError as err:
         raise SrlibError(f"{path} is damaged (no {err} key): {again}, or pass --threshold") from None
     except (OSError, ValueError, TypeError, SrlibError) as err:
@@ -126,7 +150,8 @@ def read_holdout(path: str | Path) -> dict:
     return record
 
 
-def score_holdout(model, images, paths: list, image_size: int, run: str | Path, progress: bool = True) -> Path:
+def score_holdout(model, images, paths: list, image_size: int, run: str | Path, progress: bool = True,
+                  config: dict | None = None) -> Path:
     """Score held-out images (N, 3, S, S) in [-1, 1] with the default evaluation settings; write ``holdout.json``.
 
     Each image is scored as ``srlib predict`` scores it (the ``"image"`` noise convention of :mod:`srlib.run.scoring`).
@@ -137,4 +162,5 @@ def score_holdout(model, images, paths: list, image_size: int, run: str | Path, 
     evaluation = EvalConfig(image_size=image_size)
     maps = anomaly_maps(model, images, evaluation, MAP_SIZE, noise=PER_IMAGE, progress=progress,
                         desc="scoring held-out images")
-    return write_holdout(run, paths, maps.flatten(1).amax(1).tolist(), evaluation.to_dict())
+    return write_holdout(run, paths, maps.flatten(1).amax(1).tolist(), evaluation.to_dict(), weights_digest(model),
+                         config)

@@ -54,10 +54,9 @@ from tqdm.auto import tqdm
 
 from srlib import __version__
 from srlib.atomic import atomic_write, exclusive, output_folder, write_bytes, write_text
-from srlib.data.plain import printable
-from srlib.errors import SrlibError
+from srlib.errors import SrlibError, printable
 from srlib.run.files import (HOLDOUT, MAPS, OVERLAYS, PREDICT_OLD, PREDICT_PARTIAL, PREDICT_README, PREDICTING,
-                             PREDICTION, SCORES, written_by)
+                             PREDICTION, SCORES, refuse_predict_outputs, written_by)
 from srlib.run.holdout import DEFAULT_QUANTILE, Threshold, given_threshold, quantile_threshold, read_holdout
 from srlib.run.scoring import MAP_SIZE, PER_IMAGE, Scorer
 
@@ -91,10 +90,29 @@ def score_files(scorer: Scorer, paths: list[Path], desc: str = "scoring", progre
             bar.update(len(chunk))
 
 
-def holdout_threshold(checkpoint: Path, scorer: Scorer, quantile: float, progress: bool) -> Threshold:
-    """The threshold from the held-out scores beside ``checkpoint``, re-scored if ``scorer``'s settings differ from theirs."""
+def holdout_threshold(checkpoint: Path, scorer: Scorer, quantile: float, progress: bool, config=None) -> Threshold:
+    """The threshold from the held-out scores beside ``checkpoint``, re-scored if ``scorer``'s settings differ from theirs.
+
+    Refused when they are another model's: other weights than ``scorer``'s,
+    or another training configuration than ``config`` (the checkpoint's).
+    """
+    from srlib.run.holdout import weights_digest
+
     evaluation = scorer.config
-    record = read_holdout(checkpoint.with_name(HOLDOUT))
+    where = checkpoint.with_name(HOLDOUT)
+    record = read_holdout(where)
+    if record.get("weights_sha256") and record["weights_sha256"] != weights_digest(scorer.model):
+        raise SrlibError(f"the held-out scores in {where} are of other weights than {checkpoint}'s (one of the two "
+                         "was copied from another run or replaced): use the files one srlib train wrote together, "
+                         "or pass --threshold")
+    if record.get("config") and config is not None:
+        from srlib.run.config import config_from
+
+        differences = config_from(record["config"], f"the configuration in {where}").differences(config)
+        if differences:
+            raise SrlibError(f"{where} and the configuration of {checkpoint} disagree (the held-out scores' "
+                             f"training -> the checkpoint's: {', '.join(differences)}): one of the files was edited "
+                             "or copied from another run; restore it, or pass --threshold")
     saved = record["evaluation"]
     differences = saved.replace(batch_size=evaluation.batch_size).differences(evaluation)
     scores = record["scores"]
@@ -136,6 +154,7 @@ def predict_folder(checkpoint, images, out, evaluation, device: str = "auto", th
     if quantile is not None and not 0 < quantile <= 1:
         quantile_threshold([0.0], quantile)  # its one-line refusal
     checkpoint, out = Path(checkpoint).expanduser(), Path(out).expanduser()
+    refuse_predict_outputs(Path(images))
     folder = list_images(images, skip=written_by)
     refuse_inside_root(folder.root, out, f"--out {out}")  # a later run would read its overlays as images
     output_folder(out)
@@ -165,12 +184,9 @@ def _predict_into(partial: Path, checkpoint: Path, folder, evaluation, device, r
         evaluation = evaluation.replace(image_size=config.image_size if config else AUTHORS_IMAGE_SIZE)
     scorer = Scorer(model, evaluation, MAP_SIZE, noise=PER_IMAGE)
     if rule is None:
-        rule = holdout_threshold(checkpoint, scorer, quantile, progress)
+        rule = holdout_threshold(checkpoint, scorer, quantile, progress, config)
     for line in folder.skipped:
-        print(f"srlib: {line}", file=sys.stderr)
-    if folder.others:
-        print(f"srlib: left alone {len(folder.others)} file(s) that are not images by their extension "
-              f"(e.g. {folder.others[0]})", file=sys.stderr)
+        print(f"srlib: {printable(line)}", file=sys.stderr)
     partial.mkdir()
     names = dict(zip(folder.paths, folder.names()))
     refused = _unwritable_names(partial, names)

@@ -53,14 +53,14 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from srlib import __version__
-from srlib.atomic import append_text, output_folder, remove_stale_temporaries, save_torch
+from srlib.atomic import append_text, exclusive, output_folder, remove_stale_temporaries, save_torch
 from srlib.run.config import IMAGES, TrainConfig, save_config
 from srlib.run.device import memory_format, pick_device, set_precision
 from srlib.run.ema import ema_of
-from srlib.run.files import CHECKPOINT, CONFIG, HOLDOUT, LOG, TRAIN_FORMAT, WEIGHTS
+from srlib.run.files import CHECKPOINT, CONFIG, HOLDOUT, LOG, TRAIN_FORMAT, TRAINING, WEIGHTS
 from srlib.run.resume import (StopSignal, epoch_batches, image_digests, noise_seed, previous_checkpoint,
                               refuse_other_images, rng_states, set_rng_states, truncate_log)
-from srlib.errors import SrlibError
+from srlib.errors import SrlibError, printable
 
 SYNC_EVERY = 32  # steps between host-device synchronisations within an epoch
 COST_STEPS = 3  # steps timed, after a first warm-up one, to state the cost of the paper preset on a CPU
@@ -93,9 +93,12 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: 
     out = Path(out)
     rank, world, device = _start_processes(config)
     try:
-        if rank == 0:
-            output_folder(out)  # before any work: a file, a read-only or impossible folder is one clear line
-        return _Run(config, out, resume, progress, rank, world, device, images).fit()
+        if rank != 0:
+            return _Run(config, out, resume, progress, rank, world, device, images).fit()
+        output_folder(out)  # before any work: a file, a read-only or impossible folder is one clear line
+        with exclusive(out / TRAINING, f"another srlib train is writing into {out} now ({out / TRAINING} is "
+                                       "locked): wait for it to end, or choose another --out"):
+            return _Run(config, out, resume, progress, rank, world, device, images).fit()
     finally:
         if world > 1:
             dist.destroy_process_group()
@@ -129,11 +132,12 @@ def load_images(config: TrainConfig, device: torch.device, progress: bool = True
 
     if config.dataset == IMAGES:
         from srlib.data.plain import read_folder
-        from srlib.run.files import written_by
+        from srlib.run.files import refuse_predict_outputs, written_by
 
+        refuse_predict_outputs(Path(config.root))
         pixels, paths, problems = read_folder(config.root, config.image_size, skip=written_by, progress=progress)
         for problem in problems:
-            print(f"srlib: skipped: {problem}", file=sys.stderr)
+            print(f"srlib: {printable(problem)}", file=sys.stderr)
         return torch.from_numpy(pixels).float().div(255).mul(2).sub(1).to(device), [str(p) for p in paths]
     dataset = folder_dataset(config.dataset, config.root, config.category, "train", image_size=config.image_size,
                              progress=progress)
@@ -280,7 +284,8 @@ class _Run:
                 from srlib.run.holdout import score_holdout
 
                 try:
-                    score_holdout(self.ema.module, *self.held, config.image_size, self.out, self.progress)
+                    score_holdout(self.ema.module, *self.held, config.image_size, self.out, self.progress,
+                                  config=config.to_dict())
                 except KeyboardInterrupt:  # the weights are saved; --resume scores the held-out images again
                     print(f"\nsrlib: SIGINT received while scoring the held-out images: {self.out / HOLDOUT} "
                           "was not written", file=sys.stderr, flush=True)

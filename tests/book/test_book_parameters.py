@@ -95,3 +95,9 @@ def test_ctrl_c_stops_the_build_with_one_line(tmp_path):
     assert out.strip().splitlines()[-1] == "srlib.book: interrupted", out
     assert "Traceback" not in out and "Error" not in out and "WARNING" not in out, out
     assert not list((tmp_path / "root" / "_build").glob("tmp*.ipynb"))  # no half-executed copy left
+
+
+def test_a_parameter_given_twice_is_refused(capsys, nothing_runs):
+    assert book.main(["--only", "01", "-p", "seed", "1", "-p", "seed", "2", "--no-html"]) == 1
+    assert capsys.readouterr().err.strip() == \
+        "srlib.book: error: -p seed is given twice: give each parameter once; nothing was run"

@@ -217,3 +217,67 @@ def test_an_earlier_prediction_among_the_new_images_is_left_alone(run, tmp_path,
     assert predict(run, images, tmp_path / "out") == 0
     assert "first/ (srlib predict's output)" in capsys.readouterr().err
     assert [r["image"] for r in rows(tmp_path / "out")] == ["b0.png", "b1.png"]
+
+
+# --- found by the second campaign -------------------------------------------------------
+
+
+def test_held_out_scores_of_another_model_are_refused(run, tmp_path, capsys):
+    """holdout.json or model.pt copied by hand from another run: the threshold would be another model's."""
+    for i in range(10):
+        noise_png(tmp_path / "other_good" / f"o{i}.png", 300 + i)
+    assert main(["train", "--images", str(tmp_path / "other_good"), "--out", str(tmp_path / "other"), "--seed", "5",
+                 *TINY]) == 0
+    for copied in ("holdout.json", "model.pt"):
+        mixed = tmp_path / f"mixed_{copied}"
+        shutil.copytree(run / "run", mixed)
+        shutil.copy(tmp_path / "other" / copied, mixed / copied)
+        capsys.readouterr()
+        assert main(["predict", "--checkpoint", str(mixed / "model.pt"), "--images", str(run / "b"), "--out",
+                     str(tmp_path / "out"), "--no-progress"]) == 2
+        assert "are of other weights than" in one_error_line(capsys)
+    edited = tmp_path / "edited"
+    shutil.copytree(run / "run", edited)
+    config = json.loads((edited / "config.json").read_text())
+    (edited / "config.json").write_text(json.dumps({**config, "image_size": 64}))
+    assert main(["predict", "--checkpoint", str(edited / "model.pt"), "--images", str(run / "b"), "--out",
+                 str(tmp_path / "out"), "--no-progress"]) == 2
+    assert "disagree (the held-out scores' training -> the checkpoint's: image_size 16 -> 64)" in one_error_line(capsys)
+    assert main(["predict", "--checkpoint", str(edited / "model.pt"), "--images", str(run / "b"), "--out",
+                 str(tmp_path / "out"), "--no-progress", "--threshold", "0.1"]) == 0  # a threshold of one's own
+
+
+def test_a_typo_in_config_json_is_named_with_the_key_it_may_mean(run, tmp_path, capsys):
+    copy = tmp_path / "run"
+    shutil.copytree(run / "run", copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["imagesize"] = config.pop("image_size")
+    (copy / "config.json").write_text(json.dumps(config))
+    assert predict(run, run / "b", tmp_path / "out", "--threshold", "1") == 0  # the run's own files are fine
+    assert main(["predict", "--checkpoint", str(copy / "model.pt"), "--images", str(run / "b"), "--out",
+                 str(tmp_path / "out"), "--no-progress"]) == 2
+    err = one_error_line(capsys)
+    assert "unknown configuration keys 'imagesize' (did you mean 'image_size'?)" in err and "upgrade" not in err
+
+
+def test_a_newline_in_a_file_name_stays_on_its_line(run, tmp_path, capsys):
+    images = tmp_path / "new"
+    noise_png(images / "fine.png", 1)
+    (images / "two\nlines.png").write_bytes(b"not a png")
+    assert predict(run, images, tmp_path / "out") == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [line for line in err if line.startswith("srlib: ")] and any("two\\nlines.png" in line for line in err)
+    assert [r["image"] for r in rows(tmp_path / "out")] == ["fine.png", "two\\nlines.png"]
+
+
+def test_the_overlays_of_a_prediction_are_not_images_to_score_or_train_on(run, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert predict(run, run / "b", out) == 0
+    before = snapshot(out)
+    for command in (["predict", "--checkpoint", str(run / "run" / "model.pt"), "--images", str(out / "overlays"),
+                     "--out", str(out), "--no-progress"],
+                    ["train", "--images", str(out / "maps"), "--out", str(tmp_path / "run"), *TINY]):
+        capsys.readouterr()
+        assert main(command) == 2
+        assert "of srlib predict's output" in one_error_line(capsys)
+    assert snapshot(out) == before and not (tmp_path / "run").exists()

@@ -126,3 +126,34 @@ def test_a_category_of_ones_own_in_the_mvtec_layout_is_recorded_under_its_folder
     assert {c.name for c in all_comparisons([result])} >= {"widgets_image_auroc", "widgets_pixel_auroc"}
     assert data_source("mvtec", tmp_path / "mvtec", "widget")[0] == "mvtec_own"  # never the benchmark's name
     assert data_source("mvtec", tmp_path / "mvtec", "bottle")[0] == "mvtec"
+
+
+# --- found by the second campaign -------------------------------------------------------
+
+
+def test_two_trainings_into_one_out_the_second_is_refused(tmp_path, capsys):
+    from srlib.atomic import exclusive
+    from srlib.run.files import TRAINING
+
+    good = tmp_path / "good"
+    for i in range(6):
+        noise_png(good / f"g{i}.png", i)
+    (tmp_path / "run").mkdir()
+    with exclusive(tmp_path / "run" / TRAINING, "held by this test"):  # what the first srlib train holds
+        assert train(good, tmp_path / "run") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"another srlib train is writing into {tmp_path / 'run'} now" in err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    assert train(good, tmp_path / "run") == 0
+
+
+def test_files_that_are_not_images_are_counted_in_one_line(tmp_path, capsys):
+    good = tmp_path / "good"
+    for i in range(6):
+        noise_png(good / f"g{i}.png", i)
+    for name in ("notes.txt", "scan.raw", "sub/more.csv"):
+        (good / name).parent.mkdir(exist_ok=True)
+        (good / name).write_text("x")
+    assert train(good, tmp_path / "run") == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "not images" in line]
+    assert len(lines) == 1 and "left alone 3 file(s) under" in lines[0]

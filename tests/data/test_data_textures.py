@@ -132,7 +132,8 @@ def test_loads_through_the_mvtec_loader_and_checks_clean(textures, capsys):
 def test_cli_writes_and_rewrites_its_own_folders(tmp_path, capsys):
     assert main(["data", "textures", str(tmp_path / "t"), "--seed", "3"]) == 0
     assert main(["data", "textures", str(tmp_path / "t"), "--seed", "3"]) == 0  # replaces its own output
-    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == sorted(TEXTURE_CATEGORIES)  # no staging left behind
+    names = sorted(p.name for p in (tmp_path / "t").iterdir())
+    assert names == sorted([*TEXTURE_CATEGORIES, ".srlib-textures.lock"])  # no staging left behind
     assert "seed 3" in (tmp_path / "t" / "brick" / "readme.txt").read_text()
 
 

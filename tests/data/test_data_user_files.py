@@ -44,7 +44,7 @@ def test_textures_run_again_keeps_what_the_user_added_or_changed(written, capsys
     (written / "cup" / "notes.txt").unlink()
     changed.write_bytes(original)
     assert main(["data", "textures", str(written)]) == 0
-    assert sorted(p.name for p in written.iterdir()) == sorted(TEXTURE_CATEGORIES)
+    assert sorted(p.name for p in written.iterdir()) == sorted([*TEXTURE_CATEGORIES, ".srlib-textures.lock"])
 
 
 def test_textures_refuse_a_category_folder_that_is_a_link(tmp_path, written):
@@ -90,3 +90,29 @@ def test_a_pdf_is_not_an_image_and_a_quoted_tilde_is_home(tmp_path, monkeypatch)
     assert [p.name for p in found.paths] == ["a.png"] and [p.name for p in found.others] == ["report.pdf"]
     monkeypatch.setenv("HOME", str(tmp_path))
     assert list_images("~/good").paths == [good / "a.png"]
+
+
+def test_textures_refuse_a_seed_numpy_cannot_take(tmp_path, capsys):
+    assert main(["data", "textures", str(tmp_path / "t"), "--seed", "-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "srlib: error: --seed must be a whole number from 0 to 2**63 - 1, got -1"
+    assert not (tmp_path / "t").exists()
+
+
+def test_textures_killed_midway_leave_nothing_behind_at_the_next_run(tmp_path, monkeypatch):
+    """A run killed while it writes a category leaves its staging folder; the next run removes it (and only it)."""
+    import srlib.data.textures as textures
+
+    def killed(folder, category, seed):
+        (folder / "train" / "good").mkdir(parents=True)
+        raise SystemExit("killed")  # stands for SIGKILL: the staging folder is not cleaned up
+
+    monkeypatch.setattr(textures.shutil, "rmtree", lambda *a, **k: None)
+    monkeypatch.setattr(textures, "_write_category", killed)
+    with pytest.raises(SystemExit):
+        make_textures(tmp_path)
+    monkeypatch.undo()
+    (left,) = [p for p in tmp_path.iterdir() if p.name.startswith(".brick-")]
+    (tmp_path / ".brick-notes").mkdir()  # someone's own hidden folder, named alike
+    make_textures(tmp_path)
+    assert not left.exists() and (tmp_path / ".brick-notes").exists()

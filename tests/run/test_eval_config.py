@@ -45,7 +45,7 @@ def test_round_trip_through_json_and_through_a_result_record():
     assert EvalConfig.from_result(json.loads(json.dumps(record))) == config
     # A result written before kernel, precision and batch_size were recorded took their defaults.
     assert EvalConfig.from_result({"k": 3e-3, "n_draws": 5}) == EvalConfig(k=3e-3, n_draws=5)
-    with pytest.raises(SrlibError, match=r"unknown evaluation settings \['colour'\]"):
+    with pytest.raises(SrlibError, match=r"unknown evaluation settings 'colour'; the known ones: k, "):
         EvalConfig.from_dict({**config.to_dict(), "colour": "red"})
 
 

@@ -1,0 +1,3 @@
+from srlib.cli import main
+
+raise SystemExit(main())

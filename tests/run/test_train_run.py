@@ -4,6 +4,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 
 import pytest
@@ -16,7 +17,7 @@ from srlib.cli import main
 from srlib.run.config import TrainConfig
 from srlib.errors import SrlibError
 from srlib.results.tables import read_result
-from srlib.run.train import CHECKPOINT, CONFIG, LOG, WEIGHTS, train
+from srlib.run.train import CHECKPOINT, CONFIG, LOG, TRAINING, WEIGHTS, train
 
 TINY = dict(epochs=3, image_size=32, width=8, batch_size=16, checkpoint_every=1, device="cpu")  # 80 images: 5 steps/epoch
 
@@ -123,7 +124,7 @@ def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(textures_roo
     assert (state["epoch"], state["step"]) == (1, 1)
     assert all(torch.isfinite(v).all() for v in state["model"].values())
     assert not (tmp_path / WEIGHTS).exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT, CONFIG, LOG]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [TRAINING, CHECKPOINT, CONFIG, LOG]  # the lock stays, empty
 
 
 @pytest.mark.slow
@@ -178,8 +179,12 @@ def test_sigma_travels_from_the_configuration_to_the_restoration_error(textures_
             r = model(x + noise[0] * std, torch.full((2,), k)) * std**2 + noise[0] * std
         torch.testing.assert_close(restoration_error(model, x, k=k, n_draws=1, noise=noise), r.pow(2).mean(1, keepdim=True),
                                    rtol=1e-4, atol=1e-7)
-    (tmp_path / CONFIG).unlink()  # final weights alone: the authors' format, the paper's schedule
-    assert load_score_model(tmp_path / WEIGHTS).sde.sigma == 25.0
+    (tmp_path / CONFIG).unlink()  # beside the run's other files, its settings are never guessed
+    with pytest.raises(SrlibError, match=r"config.json is missing: .*model.pt was written by srlib train"):
+        load_score_model(tmp_path / WEIGHTS)
+    (tmp_path / "alone").mkdir()  # final weights alone: the authors' format, the paper's schedule
+    shutil.copy(tmp_path / WEIGHTS, tmp_path / "alone" / WEIGHTS)
+    assert load_score_model(tmp_path / "alone" / WEIGHTS).sde.sigma == 25.0
 
 
 def test_the_cost_of_the_paper_preset_is_stated_from_a_rate():

@@ -1,3 +1,0 @@
-from srlib.cli import main
-
-raise SystemExit(main())

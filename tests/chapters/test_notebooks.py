@@ -1,9 +1,13 @@
 """Every chapter of _toc.yml: stored stripped, one parameters cell, runs with defaults and with an override.
 
 Chapters are found in _toc.yml, so a new chapter is tested without editing
-this file. A chapter whose defaults are slow can name a cheaper parameter to
-override in ``OVERRIDES``; the others override ``seed`` (every chapter that
-draws random numbers has one).
+this file. The run with the defaults is the book's own (the ``executed_notebooks``
+fixture); the run with an override sets the values in ``OVERRIDES`` (``seed``
+for a chapter not named there: every chapter that draws random numbers has
+one), chosen to change what the chapter computes while keeping it cheap, so
+the second run proves that the parameters reach the code without repeating
+the first. A chapter that reads another's results (``depends_on``) reads those
+of the other's overridden run.
 """
 
 import ast
@@ -18,17 +22,22 @@ from srlib.notebook.records import read_records
 NOTEBOOKS = book.toc_notebooks()
 IDS = [nb.stem for nb in NOTEBOOKS]
 
-# The parameters each chapter is run with, besides its defaults: (name, value),
-# or a dict of several (a slow chapter made cheap; results kept out of _build/results).
+# Chapter 5's out_dir in its overridden run, and the results_dir of the chapters that read it.
+SMALL_RESULTS = "<chapter 5's overridden out_dir>"
+# The parameters each chapter is run with besides its defaults: each differs from its default.
 OVERRIDES = {
-    "01_score_is_a_projector": ("sigma", 0.05),
-    "02_learning_the_score": ("train_steps", 1500),
-    "03_high_dimensions": ("sigma", 10.0),
-    "04_real_images_on_a_laptop": {"categories": ["coin"], "n_seeds": 1},
-    "05_training_on_mvtec": {"category": "coin", "epochs": 1, "image_size": 32, "width": 8, "k_grid": [0.001],
-                             "ablation_seeds": [0], "out_dir": "../_build/test-overrides"},
-    "06_results": ("results_dir", "../_build/results"),  # its one parameter, given explicitly
+    "01_score_is_a_projector": {"sigma": 0.05, "sigmas": [0.02, 0.05, 0.2], "n_points": 500, "n_test": 500},
+    "02_learning_the_score": {"train_steps": 300, "n_points": 500, "k_grid": [0.001, 0.1], "n_test": 300},
+    "03_high_dimensions": {"sigma": 10.0, "dims": [2, 16, 1024], "n_noise": 100, "k_grid": [0.01, 0.1],
+                           "sigma_grid": [25.0]},
+    "04_real_images_on_a_laptop": {"categories": ["coin"], "n_seeds": 1, "ae_width": 4, "latent_channels": 2},
+    "05_training_on_mvtec": {"category": "coin", "epochs": 1, "image_size": 32, "width": 8, "k_grid": [0.001, 0.01],
+                             "ablation_seeds": [0], "out_dir": SMALL_RESULTS},
+    "06_results": {"results_dir": SMALL_RESULTS},
+    "07_choosing_k": {"results_dir": SMALL_RESULTS, "seed": 1, "n_seeds": 1},
 }
+# What a chapter that reads chapter 5's results records of them: (name, value from the overridden run).
+READS_SMALL_RESULTS = {"06_results": ("gallery_categories", ["coin"]), "07_choosing_k": ("categories", ["textures/coin"])}
 # Chapters that draw no random numbers (they read other chapters' results), so have no seed.
 NO_SEED = {"06_results"}
 
@@ -70,17 +79,43 @@ def test_runs_with_its_defaults_and_records_its_numbers(stem, executed_notebooks
     assert read_records(notebook), "the chapter records no numbers"
 
 
+def defaults(path) -> dict:
+    """The values of a chapter's parameters cell."""
+    (cell,) = parameters_cells(json.loads(path.read_text()))
+    return {s.targets[0].id: ast.literal_eval(s.value) for s in ast.parse("".join(cell["source"])).body}
+
+
+@pytest.fixture(scope="module")
+def run_overridden(tmp_path_factory):
+    """``run_overridden(path)``: the chapter executed with its ``OVERRIDES`` once, after those it depends on."""
+    folder = tmp_path_factory.mktemp("overridden")
+    done = {}
+
+    def run(path):
+        if path.stem not in done:
+            for dependency in book.depends_on(path):
+                run(dependency)
+            overrides = OVERRIDES.get(path.stem, {"seed": 1})
+            parameters = {k: str(folder / "results") if v == SMALL_RESULTS else v for k, v in overrides.items()}
+            out = folder / path.name
+            with pytest.MonkeyPatch.context() as env:
+                for key, val in book.kernel_env().items():
+                    env.setenv(key, val)
+                papermill.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(path.parent),
+                                           progress_bar=False)
+            done[path.stem] = json.loads(out.read_text()), parameters
+        return done[path.stem]
+
+    return run
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_runs_with_an_overridden_parameter(path, tmp_path, monkeypatch):
-    overrides = OVERRIDES.get(path.stem, ("seed", 1))
-    parameters = overrides if isinstance(overrides, dict) else dict([overrides])
-    for key, val in book.kernel_env().items():
-        monkeypatch.setenv(key, val)
-    out = tmp_path / path.name
-    papermill.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(path.parent),
-                               progress_bar=False)
-    notebook = json.loads(out.read_text())
+def test_runs_with_an_overridden_parameter(path, run_overridden):
+    notebook, parameters = run_overridden(path)
+    default = defaults(path)
+    for name, value in parameters.items():
+        assert name in default and value != default[name], f"{name} = {value!r} is not an override"
     assert notebook["metadata"]["papermill"]["parameters"] == parameters
     injected = [c for c in notebook["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert len(injected) == 1
@@ -89,3 +124,6 @@ def test_runs_with_an_overridden_parameter(path, tmp_path, monkeypatch):
     for name, value in parameters.items():
         if name in records:
             assert records[name] == value
+    if path.stem in READS_SMALL_RESULTS:  # chapter 5's overridden run, not the book's results
+        name, value = READS_SMALL_RESULTS[path.stem]
+        assert records[name] == value

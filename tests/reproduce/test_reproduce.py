@@ -258,7 +258,7 @@ def test_a_stopped_reproduce_resumes_its_training(textures_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_released_checkpoints_are_evaluated_without_training(textures_root, tmp_path, capsys):
+def test_released_checkpoints_are_evaluated_without_training_at_k_auto_too(textures_root, tmp_path, capsys):
     import torch
 
     from srlib.method.unet import ScoreUNet
@@ -267,16 +267,19 @@ def test_released_checkpoints_are_evaluated_without_training(textures_root, tmp_
     (tmp_path / "ckpt").mkdir()
     torch.save(ScoreUNet(width=8).state_dict(), tmp_path / "ckpt" / "spr_coin_ema.pth")  # a plain state dict
     out = tmp_path / "out"
+    # --k auto: chapter 5 chooses k from held-out training images and records its evidence.
     command = ["reproduce", "--dataset", "mvtec", "--root", str(textures_root), "--out", str(out), "--categories", "coin",
-               "--checkpoints", str(tmp_path / "ckpt"), "--image-size", "32", "--devices", "cpu", "--k-grid", "0.001",
-               "--no-progress"]
+               "--checkpoints", str(tmp_path / "ckpt"), "--image-size", "32", "--devices", "cpu",
+               "--k", "auto", "--k-grid", "0.001", "0.1", "--n-draws", "1", "--no-progress"]
     assert main(command) == 0
     folder = out / "textures" / "coin"
     result = json.loads((folder / RESULT).read_text())
     assert result["checkpoint"] == str((tmp_path / "ckpt" / "spr_coin_ema.pth").resolve())
     assert result["image_size"] == 32 and result["width"] == 8 and not (folder / "train").exists()
+    assert result["k"] in (0.001, 0.1) and result["k_selection"]["k"] == result["k"]
+    assert [c["k"] for c in result["k_selection"]["candidates"]] == [0.001, 0.1]
     note = read_csv(out / TABLES / "textures_image_auroc.csv")["coin"]["note"]
     assert "checkpoint spr_coin_ema.pth" in note
     capsys.readouterr()
-    assert main(command) == 0
+    assert main(command) == 0  # the auto result counts as done for --k auto
     assert "1 categories, 1 already done" in capsys.readouterr().out

@@ -289,26 +289,6 @@ def test_a_bad_k_is_one_line(capsys):
     assert "'best' is not a time in (0, 1] (e.g. 1e-3) nor auto" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_reproduce_k_auto_end_to_end(textures_root, tmp_path, capsys):
-    import json
-
-    from srlib.cli import main
-
-    plain_checkpoint(tmp_path / "ckpt")
-    out = tmp_path / "out"
-    command = ["reproduce", "--dataset", "mvtec", "--root", str(textures_root), "--out", str(out), "--categories",
-               "coin", "--checkpoints", str(tmp_path / "ckpt"), "--image-size", "32", "--devices", "cpu",
-               "--k", "auto", "--k-grid", "0.001", "0.1", "--n-draws", "1", "--no-progress"]
-    assert main(command) == 0
-    result = json.loads((out / "textures" / "coin" / "result.json").read_text())
-    assert result["k"] in (0.001, 0.1) and result["k_selection"]["k"] == result["k"]
-    assert [c["k"] for c in result["k_selection"]["candidates"]] == [0.001, 0.1]
-    capsys.readouterr()
-    assert main(command) == 0  # the auto result counts as done for --k auto
-    assert "1 categories, 1 already done" in capsys.readouterr().out
-
-
 def test_comparison_rows_by_hand():
     sweep = {1e-4: {"image_auroc": 0.9, "pixel_auroc": 0.8, "aupro": 0.5},
              1e-3: {"image_auroc": 0.8, "pixel_auroc": 0.9, "aupro": 0.6},

@@ -2,6 +2,7 @@
 
     python3 -m srlib.make book     # set up .venv, execute the notebooks, build the book
     python3 -m srlib.make test     # set up .venv, run the test suite (extra args go to pytest)
+    python3 -m srlib.make quick    # the same without the tests marked slow: under a minute
     python3 -m srlib.make setup    # only set up .venv
     python3 -m srlib.make check    # only check that this Python can set it up (installs nothing)
 
@@ -118,7 +119,7 @@ def setup(here: bool) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m srlib.make", description=__doc__.split("\n\n")[0])
-    parser.add_argument("job", choices=["setup", "book", "test", "check"])
+    parser.add_argument("job", choices=["setup", "book", "test", "quick", "check"])
     parser.add_argument("--here", action="store_true", help="use the running Python instead of .venv")
     args, rest = parser.parse_known_args(argv)
     if args.job == "check":
@@ -131,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             run([str(python), "-m", "srlib.book", *rest])
         elif args.job == "test":
             run([str(python), "-m", "pytest", *rest])
+        elif args.job == "quick":  # no notebook, no built book, no end-to-end run
+            run([str(python), "-m", "pytest", "-m", "not slow", *rest])
     except subprocess.CalledProcessError as err:
         return err.returncode or 1
     return 0

@@ -100,3 +100,14 @@ def test_no_circle_of_imports():
         if node not in state:
             visit(node, [node])
     assert not circles, "import circles: " + "; ".join(" -> ".join(c) for c in circles)
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def test_tests_are_grouped_by_layer():
+    """tests/<part>/ tests srlib/<part> (make: srlib/make.py); tests/chapters the executed chapters; here: this file."""
+    folders = {p.name for p in TESTS.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders <= set(LEVEL) | {"chapters"}, f"{sorted(folders - set(LEVEL) - {'chapters'})} is not a part of srlib"
+    stray = sorted(p.name for p in TESTS.glob("test_*.py") if p.name != Path(__file__).name)
+    assert stray == [], f"move {stray} into the folder of the srlib part they test"

@@ -56,8 +56,8 @@ K_HELP = "perturbation time k, in (0, 1] (paper 1e-3)"
 # Defaults are None: EvalConfig's own defaults (the paper's) then apply.
 EVAL_OPTIONS = {
     "k": dict(type=k_value, help=K_HELP + ", or auto: chosen from held-out good training images (never the test "
-              "split) where the model's denoising loss beats a Gaussian model of the images by the most; "
-              "result.json records the evidence and every criterion's choice"),
+              "split) by pseudo anomalies made from them; result.json records the evidence and every criterion's "
+              "choice"),
     "n_draws": dict(type=int, help="perturbations averaged per image, N (paper 3)"),
     "image_size": dict(type=int, help="resolution the network sees (default: the checkpoint's, 192 for the authors')"),
     "resize": dict(choices=RESIZES, help="map resizing to 256 px: bilinear (the authors' code, default) or lanczos (the paper's text)"),

@@ -181,7 +181,7 @@ def test_the_one_k_that_separates_the_pseudo_anomalies_is_chosen(category):
     train = good_training_images("mvtec", category, "plane", image_size=SIZE)
     options = dict(config=EvalConfig(seed=2, n_draws=2, kernel=3), mask_size=SIZE, holdout=0.5)
     choice = select_k(SubspaceAtOneK(), train, **options)
-    assert choice.k == K_STAR and choice.criterion == "dsm"
+    assert choice.k == K_STAR and choice.criterion == "pseudo"
     at_star = choice.candidates[K_STAR]
     assert at_star["image_auroc"] == 1.0 and at_star["pixel_auroc"] > 0.95
     assert all(c["pseudo"] < at_star["pseudo"] - 0.2 for k, c in choice.candidates.items() if k != K_STAR)
@@ -237,9 +237,9 @@ def test_evaluate_k_auto_records_its_choice_and_equals_the_fixed_k(textures_root
     assert main([*common, "--k", "auto", "--out", str(tmp_path / "auto")]) == 0
     record = json.loads((tmp_path / "auto" / "result.json").read_text())
     chosen = record["k_selection"]
-    assert "chosen by the dsm criterion on 16 held-out training images" in capsys.readouterr().out
-    assert record["k"] == chosen["k"] == kselect.choose({c["k"]: c for c in chosen["candidates"]}, "dsm")
-    assert chosen["chosen_by"]["pseudo"] == kselect.choose({c["k"]: c for c in chosen["candidates"]}, "pseudo")
+    assert "chosen by the pseudo criterion on 16 held-out training images" in capsys.readouterr().out
+    assert record["k"] == chosen["k"] == kselect.choose({c["k"]: c for c in chosen["candidates"]}, "pseudo")
+    assert chosen["chosen_by"]["dsm"] == kselect.choose({c["k"]: c for c in chosen["candidates"]}, "dsm")
     assert [c["k"] for c in chosen["candidates"]] == sorted(K_GRID) and chosen["seed"] == 3
     assert set(chosen["images"]) <= {p.name for p in (textures_root / "coin" / "train" / "good").iterdir()}
     assert len(chosen["images"]) == len(chosen["pseudo_kinds"]) == 16 and chosen["split"] == "train"

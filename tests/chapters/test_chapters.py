@@ -101,3 +101,26 @@ def test_chapter3_the_training_score_projects_only_in_an_effective_region_of_k(c
     assert gaps[best] < gaps[0] / 3 and gaps[best] < gaps[-1] / 3
     # Smallest k: restored to the nearest training point, uniformly within half a spacing.
     assert gaps[0] == pytest.approx(r["train_spacing"] / 4, rel=0.1)
+
+
+def test_chapter3_training_range_numbers_are_the_closed_forms_and_the_study(chapter_records):
+    """Where the steps go (closed form, worked by hand) and the study's sentences (recomputed from its CSV)."""
+    import csv
+    from pathlib import Path
+
+    from srlib.run.config import TrainConfig
+
+    r = chapter_records("03_high_dimensions")
+    assert r["share_below_paper_k"] == pytest.approx(100 * (1e-3 - 1e-5) / (1 - 1e-5))
+    cpu = TrainConfig.preset_for("cpu", "mvtec", ".", "any")
+    assert r["cpu_share_below_tenth"] == pytest.approx(100 * min(1.0, (0.1 - 1e-5) / (cpu.k_max - 1e-5)))
+    # The Gaussian's loss falls with k, so small k holds more of the objective than of the steps.
+    assert r["objective_share_paper"] > r["share_below_paper_k"]
+    with open(Path(__file__).parents[2] / "notebooks" / "weights" / "k_range_study.csv", newline="") as file:
+        rows = [row for row in csv.DictReader(file) if row["split"] == "test" and float(row["k"]) == 1e-3]
+    paper = [float(row["image_auroc"]) for row in rows if float(row["k_max"]) == 1.0 and row["epochs"] == "25"]
+    chosen = [float(row["image_auroc"]) for row in rows if float(row["k_max"]) == cpu.k_max
+              and row["k_draw"] == cpu.k_draw and int(row["epochs"]) == cpu.epochs and int(row["width"]) == cpu.width]
+    assert r["study_paper_range_auroc"] == pytest.approx(np.mean(paper))
+    assert r["study_chosen_auroc"] == pytest.approx(np.mean(chosen))
+    assert r["cpu_preset_is_chosen"] == "is"

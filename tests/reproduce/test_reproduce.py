@@ -165,7 +165,6 @@ def test_the_first_error_of_an_executed_notebook_is_named(tmp_path):
 
 SMALL = ["--preset", "cpu", "--image-size", "32", "--width", "8", "--devices", "cpu", "--k-grid", "0.001",
          "--no-progress"]
-TINY = [*SMALL, "--epochs", "1"]
 
 
 @pytest.fixture
@@ -185,14 +184,38 @@ def read_csv(path):
 
 
 @pytest.mark.slow
-def test_reproduce_end_to_end_on_the_bundled_data(data_with_a_broken_category, tmp_path, capsys):
+def test_reproduce_end_to_end_on_the_bundled_data_stopped_and_resumed(data_with_a_broken_category, tmp_path, capsys):
     root, out = data_with_a_broken_category, tmp_path / "out"
-    assert main(["reproduce", "--dataset", "mvtec", "--root", str(root), "--out", str(out), *TINY]) == 1
+    command = ["reproduce", "--dataset", "mvtec", "--root", str(root), "--out", str(out), *SMALL,
+               "--epochs", "200", "--checkpoint-every", "50"]
+    # Stopped (SIGTERM) in the middle of the first category's training.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-m", "srlib", *command], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not [log for log in out.glob("textures/*/train/log.jsonl")
+                                               if len(log.read_text().splitlines()) >= 2]:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 130, output
+    assert "Run the same command again to resume" in output
+    (log,) = out.glob("textures/*/train/log.jsonl")
+    stopped = log.parents[1]
+    assert (stopped / "train" / "checkpoint.pt").is_file() and not (stopped / RESULT).exists()
+    assert not (stopped / FAILED).exists()
+    stopped_at = len(log.read_text().splitlines())
+    assert 2 <= stopped_at < 200
+    # The same command with a shorter schedule (epochs may change on resume) finishes the batch.
+    epochs = stopped_at + 1
+    command[command.index("200")] = str(epochs)
+    assert main(command) == 1
     first = capsys.readouterr()
+    assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == list(range(1, epochs + 1))
     results = {c: json.loads((out / "textures" / c / RESULT).read_text()) for c in ("brick", "coin")}
     for category, record in results.items():
         folder = out / "textures" / category
-        assert record["dataset"] == "textures" and record["config"]["epochs"] == 1
+        assert record["dataset"] == "textures" and record["config"]["epochs"] == epochs
         assert (folder / CHAPTER5).is_file() and not (folder / FAILED).exists()
         assert read_records(folder / CHAPTER5)["result_image_auroc"] == {category: record["image_auroc"]}
         assert json.loads((folder / "n_draws_1" / RESULT).read_text())["n_draws"] == 1
@@ -210,7 +233,7 @@ def test_reproduce_end_to_end_on_the_bundled_data(data_with_a_broken_category, t
     assert set(ours) == {"brick", "coin"}
     for category, record in results.items():
         assert ours[category]["ours"] == f"{100 * record['image_auroc']:.1f}" and ours[category]["paper"] == ""
-        assert "epochs 1 (paper 3000)" in ours[category]["note"]
+        assert f"epochs {epochs} (paper 3000)" in ours[category]["note"]
     table1 = read_csv(out / TABLES / "table1_mvtec_pixel_auroc.csv")
     assert (table1["carpet"]["paper"], table1["carpet"]["note"]) == ("96.4", "not run")
     assert table1["average"]["paper"] == "97.4"
@@ -221,40 +244,11 @@ def test_reproduce_end_to_end_on_the_bundled_data(data_with_a_broken_category, t
 
     # Again: both finished categories are skipped, the broken one fails again.
     stamps = {c: (out / "textures" / c / RESULT).stat().st_mtime_ns for c in results}
-    assert main(["reproduce", "--dataset", "mvtec", "--root", str(root), "--out", str(out), *TINY]) == 1
+    assert main(command) == 1
     again = capsys.readouterr()
     assert "3 categories, 2 already done with this configuration, 1 to run" in again.out
     assert stamps == {c: (out / "textures" / c / RESULT).stat().st_mtime_ns for c in results}
     assert (broken / FAILED).exists()
-
-
-@pytest.mark.slow
-def test_a_stopped_reproduce_resumes_its_training(textures_root, tmp_path):
-    out = tmp_path / "out"
-    command = [sys.executable, "-m", "srlib", "reproduce", "--dataset", "mvtec", "--root", str(textures_root),
-               "--out", str(out), "--categories", "coin", *SMALL, "--epochs", "200", "--checkpoint-every", "50"]
-    log = out / "textures" / "coin" / "train" / "log.jsonl"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 2):
-        time.sleep(0.5)
-    process.send_signal(signal.SIGTERM)
-    output = process.communicate(timeout=120)[0]
-    assert process.returncode == 130, output
-    assert "Run the same command again to resume" in output
-    folder = out / "textures" / "coin"
-    assert (folder / "train" / "checkpoint.pt").is_file() and not (folder / RESULT).exists()
-    assert not (folder / FAILED).exists()
-    stopped_at = len(log.read_text().splitlines())
-    assert 2 <= stopped_at < 200
-    # The same command with a shorter schedule (epochs may change on resume) finishes the run.
-    command[command.index("200")] = str(stopped_at + 1)
-    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert finished.returncode == 0, finished.stdout + finished.stderr
-    epochs = [json.loads(line)["epoch"] for line in log.read_text().splitlines()]
-    assert epochs == list(range(1, stopped_at + 2))
-    assert json.loads((folder / RESULT).read_text())["config"]["epochs"] == stopped_at + 1
 
 
 @pytest.mark.slow

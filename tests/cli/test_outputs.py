@@ -152,7 +152,9 @@ def test_a_disk_that_fills_during_a_checkpoint_write_keeps_the_previous_one(tmp_
     assert full.stderr.splitlines()[-1] == (f"srlib: error: cannot write {out / 'checkpoint.pt'} (File too large); the "
                                             "previous version is kept; free some space or choose another output folder")
     assert (out / "checkpoint.pt").read_bytes() == first
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "log.jsonl", "model.pt"]
+    # No temporary left; the run's lock file (srlib train locks its --out) stays, empty.
+    assert sorted(p.name for p in out.iterdir()) == [".srlib-train.lock", "checkpoint.pt", "config.json", "log.jsonl",
+                                                     "model.pt"]
     # With space again, the same command continues from the kept checkpoint.
     again = subprocess.run([*command, "--epochs", "2", "--resume"], env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr

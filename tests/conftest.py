@@ -59,6 +59,8 @@ class BookInBackground:
         from srlib.book import build as book
 
         self.book, self.logs, self.html = book, logs, html
+        for old in logs.glob("*.log"):  # an earlier session's
+            old.unlink()
         self.notebooks = book.toc_notebooks()
         self.failed: dict[str, Path] = {}
         self.processes: dict[str, subprocess.Popen] = {}

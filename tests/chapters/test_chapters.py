@@ -30,6 +30,7 @@ def test_chapter1_projection_gap_shrinks_like_sigma_squared(chapter_records):
 def test_chapter1_normal_points_keep_the_tangential_noise_anomalies_their_distance(chapter_records):
     r = chapter_records("01_score_is_a_projector")
     sigma, delta = r["sigma"], r["anomaly_distance"]
+    assert sorted(r["resilience"]) == ["circle", "wave"]
     for curve, numbers in r["resilience"].items():
         assert numbers["normal"] == pytest.approx(sigma**2, rel=0.15), curve
         assert numbers["anomalous"] == pytest.approx(delta**2 + sigma**2, rel=0.15), curve

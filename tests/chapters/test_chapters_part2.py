@@ -117,6 +117,7 @@ def test_chapter5_evaluates_the_shipped_models_on_every_bundled_category(chapter
 
 def test_chapter5_result_files_agree_with_the_maps_the_chapter_showed(chapter5_runs):
     r, folders, results = chapter5_runs
+    assert list(folders) == list(TEXTURE_CATEGORIES)
     for category, folder in folders.items():
         result = results[category]
         # Two separate evaluations with the same seed: the sweep's and srlib evaluate's.

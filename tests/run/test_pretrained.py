@@ -50,5 +50,6 @@ def test_the_weights_evaluate_to_their_stated_metrics(textures_root, category):
     test = folder_dataset("mvtec", textures_root, category, "test", image_size=info["config"]["image_size"])
     result = evaluate_model(model, test, EvalConfig(), progress=False)
     # Sums over millions of pixels round differently with the thread count (seen: 2.4e-9); the book shows 3 decimals.
+    assert result.metrics().keys() == info["metrics"].keys()
     for key, value in result.metrics().items():
         assert value == pytest.approx(info["metrics"][key], abs=1e-6), key

@@ -30,6 +30,6 @@ tables go to ``OUT/tables/`` (Markdown and CSV) and chapter 6 is executed
 into ``OUT/06_results.ipynb``.
 
 Modules: :mod:`.folders` (one category's folder and released checkpoints),
-:mod:`.plan` (the jobs), :mod:`.supervise` (child processes, stop and resume),
+:mod:`.category` (one category's steps, as chapter 5 takes them), :mod:`.plan` (the jobs), :mod:`.supervise` (child processes, stop and resume),
 :mod:`.pipeline` (the command's steps); the arguments are in :mod:`srlib.cli.reproduce`.
 """

@@ -1,6 +1,8 @@
 """Evaluate a score model on a test split: anomaly maps, scores, the paper's metrics.
 
-``evaluate_model`` returns every map and score (for notebooks);
+``evaluate_model`` returns every map and score (for notebooks), through
+the one scoring path (:mod:`srlib.run.scoring`); ``write_result`` writes the
+files below for an evaluation already made (chapter 5 writes its k sweep's);
 ``evaluate_checkpoint`` is ``srlib evaluate``: it reads an srlib checkpoint
 (training checkpoint or final weights: image size from the saved
 configuration) or the authors' plain state dict (192 px), and writes into
@@ -169,6 +171,25 @@ def evaluate_checkpoint(
         k_choice = None
     test = folder_dataset(dataset, root, category, "test", image_size=config.image_size, progress=progress)
     result = evaluate_model(model, test, config, progress=progress)
+    return write_result(out, checkpoint, dataset, root, category, config, result, model, test, device, k_choice,
+                        n_overlays)
+
+
+def write_result(out: str | Path, checkpoint: str | Path, dataset: str, root: str | Path, category: str,
+                 config: EvalConfig, result: EvalResult, model, test, device, k_choice: KChoice | None = None,
+                 n_overlays: int = 8) -> dict:
+    """Write ``result.json`` and overlays of an evaluation already made into ``out``; returns the record.
+
+    ``result`` is ``evaluate_model(model, test, config)`` of the checkpoint
+    file ``checkpoint`` on the test split ``test`` of ``category`` (a k sweep
+    has it at every k: no second evaluation is needed); ``config`` holds the
+    number k it was made with, ``k_choice`` the evidence when that k was chosen.
+    """
+    from srlib.run.checkpoint import describe_checkpoint
+    from srlib.run.pictures import save_overlays
+
+    out = output_folder(out)
+    kind, trained = describe_checkpoint(checkpoint)
     name, source = data_source(dataset, root, category)
     if trained is not None:
         settings = trained.to_dict()
@@ -194,8 +215,6 @@ def evaluate_checkpoint(
         "timing": {"seconds": result.seconds, "seconds_per_image": result.seconds / len(test), "device": str(device)},
         "srlib_version": __version__,
     }
-    from srlib.run.pictures import save_overlays
-
     save_overlays(test, result, out / OVERLAYS, n_overlays)
     write_text(out / RESULT, json.dumps(record, indent=2) + "\n")
     return record

@@ -129,7 +129,7 @@ def select_k_for_checkpoint(model, dataset: str, root, category: str, config: Ev
 
 
 def compare_with_test(model, train, sweep: dict, config: EvalConfig = EvalConfig(), seeds=(0, 1, 2),
-                      fixed_k: float = PAPER_K, progress: bool = False) -> dict:
+                      fixed_k: float = PAPER_K, progress: bool = False, **options) -> dict:
     """The label-free choices of k against the fixed k and the best k on the test labels (an upper bound).
 
     ``sweep`` holds the test split's metrics at every k of the grid,
@@ -138,13 +138,13 @@ def compare_with_test(model, train, sweep: dict, config: EvalConfig = EvalConfig
     :func:`srlib.run.sweeps.k_sweep`'s results); it must hold ``fixed_k``.
     The labels score the choices, they never make them: k is chosen from
     ``train`` over the sweep's grid with every seed of ``seeds``
-    (``config`` with that seed). Returns ``{"sweep": sweep, "choices":
+    (``config`` with that seed; ``options`` go to :func:`select_k`). Returns ``{"sweep": sweep, "choices":
     [KChoice per seed], "rows": srlib.method.kselect.comparison_rows(...)}``.
     """
     if fixed_k not in sweep:
         raise SrlibError(f"the sweep has no k = {fixed_k:g} to compare with: its grid is "
                          f"{', '.join(f'{k:g}' for k in sorted(sweep))}")
     ks = sorted(sweep)
-    choices = [select_k(model, train, config.replace(seed=seed), ks=ks, progress=progress) for seed in seeds]
+    choices = [select_k(model, train, config.replace(seed=seed), ks=ks, progress=progress, **options) for seed in seeds]
     chosen = {criterion: [choice.chosen_by(criterion) for choice in choices] for criterion in kselect.CRITERIA}
     return {"sweep": sweep, "choices": choices, "rows": kselect.comparison_rows(sweep, chosen, fixed_k)}

@@ -2,7 +2,7 @@
 
 ``srlib evaluate`` writes :func:`strip` PNGs of a sample of test images
 (:func:`save_overlays`); the gallery of chapters 5 and 6
-(:func:`srlib.run.sweeps.plot_gallery`) draws the same strips.
+(:func:`srlib.results.charts.plot_gallery`) draws the same strips.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ mask size, so the 31-pixel mean filter covers what it covers there) and its
 score is the map's maximum. Each image's perturbations are drawn from a
 generator seeded with the evaluation's seed, as if it were scored alone (the
 ``"image"`` noise convention): an image's map does not depend on which other
-images share its folder or batch, and equals ``restoration_error(model, x,
-generator=torch.Generator().manual_seed(seed))`` for that image.
+images share its folder or batch: it is the map of that image scored alone,
+with a generator ``torch.Generator().manual_seed(seed)``.
 
 The output folder receives (every file written atomically):
 

@@ -82,3 +82,42 @@ def load_pretrained(folder: str | Path, category: str, seed: int = 0):
     info = pretrained_info(folder, category, seed)
     model = load_score_model(Path(folder) / f"{weights_name(category, seed)}.pt").float()
     return model, info
+
+
+def train_weights(config: TrainConfig, out: str | Path, resume: bool = False, progress: bool = False):
+    """Train ``config`` into the folder ``out`` (``resume``: continue the run there) to the end of its schedule.
+
+    Returns the final weights' path and the training log (one dict per
+    epoch: ``epoch``, ``loss``, ``seconds``...). A run stopped by a signal
+    raises ``SrlibError`` saying how to continue it.
+    """
+    from srlib.run.files import LOG, WEIGHTS
+    from srlib.run.train import train
+
+    out = Path(out)
+    outcome = train(config, out, resume=resume, progress=progress)
+    if not outcome.finished:
+        raise SrlibError(f"training was stopped by {outcome.stopped_by}; run again with resume=True to continue")
+    return out / WEIGHTS, [json.loads(line) for line in (out / LOG).read_text().splitlines()]
+
+
+def book_model(folder: str | Path, category: str, root: str | Path, retrain: bool = False,
+               out: str | Path | None = None, device: str = "cpu", progress: bool = False):
+    """The book's score model of a bundled category: shipped, or (``retrain``) trained again into ``out``.
+
+    Trained again with the shipped model's own configuration, on the data
+    under ``root``. Returns the model (float32, eval mode, on ``device``), its
+    configuration as a dict and its training time as a phrase (the shipped
+    model's as measured when it was made, or the seconds here).
+    """
+    from srlib.run.checkpoint import load_score_model
+
+    if not retrain:
+        model, info = load_pretrained(folder, category)
+        return model.to(device), info["config"], info["train_seconds"]
+    if out is None:
+        raise SrlibError("retraining a book model needs a folder to train into (out=...)")
+    info = pretrained_info(folder, category)
+    config = TrainConfig.from_dict({**info["config"], "root": str(root), "device": device})
+    weights, log = train_weights(config, out, progress=progress)
+    return load_score_model(weights).to(device), info["config"], f"{sum(e['seconds'] for e in log):.0f} s here"

@@ -23,8 +23,8 @@ The perturbations follow one of two conventions (``noise``):
     Each image's perturbations come from a generator of its own seeded with
     ``config.seed``, as if it were scored alone: ``srlib predict``'s
     convention. An image's map does not depend on the other images or the
-    batch, and equals ``restoration_error(model, x, generator=
-    torch.Generator().manual_seed(seed))`` for that image.
+    batch: it is the map of that image scored alone, with a generator
+    ``torch.Generator().manual_seed(seed)``.
 """
 
 from __future__ import annotations

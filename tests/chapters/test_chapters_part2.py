@@ -120,7 +120,7 @@ def test_chapter5_result_files_agree_with_the_maps_the_chapter_showed(chapter5_r
     assert list(folders) == list(TEXTURE_CATEGORIES)
     for category, folder in folders.items():
         result = results[category]
-        # Two separate evaluations with the same seed: the sweep's and srlib evaluate's.
+        # result.json is the sweep's evaluation at k, written as srlib evaluate writes it.
         assert result["image_auroc"] == pytest.approx(r["image_auroc"][category], abs=1e-12)
         assert result["pixel_auroc"] == pytest.approx(r["pixel_auroc"][category], abs=1e-12)
         assert (result["k"], result["n_draws"]) == (0.001, 3)

@@ -14,7 +14,7 @@ from srlib.errors import SrlibError
 from srlib.method import kselect
 from srlib.method.sde import VESDE
 from srlib.run.config import EvalConfig
-from srlib.run.kselect import select_k, select_k_for_checkpoint
+from srlib.run.kselect import compare_with_test, select_k, select_k_for_checkpoint
 from srlib.run.sweeps import K_GRID
 
 SIZE = 32
@@ -197,6 +197,21 @@ def test_the_one_k_that_separates_the_pseudo_anomalies_is_chosen(category):
     assert choice.to_dict()["chosen_by"]["dsm"] == K_STAR
     again = select_k(SubspaceAtOneK(), train, **options)
     assert again.to_dict() == choice.to_dict()  # the same seed: the same images, anomalies, draws and k
+
+
+def test_compare_with_test_scores_each_seeds_choice_on_the_sweep(category):
+    train = good_training_images("mvtec", category, "plane", image_size=SIZE)
+    grid = (1e-4, K_STAR, 1e-3)
+    sweep = {k: {"image_auroc": auroc, "pixel_auroc": 0.9, "aupro": 0.5} for k, auroc in zip(grid, (0.6, 0.9, 0.7))}
+    comparison = compare_with_test(SubspaceAtOneK(), train, sweep, EvalConfig(n_draws=2, kernel=3), seeds=(2, 3),
+                                   mask_size=SIZE, holdout=0.5)
+    assert [choice.seed for choice in comparison["choices"]] == [2, 3]
+    assert all(sorted(choice.candidates) == list(grid) for choice in comparison["choices"])  # the sweep's grid
+    fixed, pseudo, *_, oracle = comparison["rows"]
+    assert (fixed["ks"], fixed["image_auroc"]) == ([1e-3], 0.7) and oracle["image_auroc"] == 0.9
+    assert pseudo["ks"] == [K_STAR, K_STAR] and pseudo["image_auroc_share"] == 1.0
+    with pytest.raises(SrlibError, match="no k = 0.01 to compare with"):
+        compare_with_test(SubspaceAtOneK(), train, sweep, fixed_k=1e-2)
 
 
 def test_selection_reads_no_test_image(category):

@@ -1,120 +1,126 @@
-"""Chapter 7's comparison: the label-free choice of k against the paper's k and the test labels' best k.
+"""The measurement behind ``--k auto``'s default criterion (``benchmarks/k_choice_validation.py``): read, summarise, choose.
 
-:func:`compare_folder` takes every category of a results folder that has its
-trained model and its k sweep on the test split (what chapter 5 and
-``srlib reproduce`` write) and holds the choices of
-:func:`srlib.run.kselect.compare_with_test` against that sweep; the labels
-score the choices, they never make them. :func:`table`, :func:`summarize`,
-:func:`grid_ends` and :func:`default_agrees` are the chapter's arithmetic
-over those comparisons.
+Each row of ``k_choice.csv`` is one shipped model (category) with one seed on
+the test split of one draw of the data: ``split = validation`` for
+``srlib data textures --seed 1`` (what the default is chosen by) or ``split =
+test`` for the book's data (reported). ``method = sweep`` rows hold the
+metrics at every k of the grid (the seed's perturbations); a criterion's row
+(``pseudo``, ``uniformity``, ``dsm``) holds the k it chose from that draw's
+held-out good training images and the metrics at that k.
+``k_choice_candidates.csv`` holds every criterion's value at every k.
 """
 
 from __future__ import annotations
 
-import json
+import csv
+import io
+import math
 from pathlib import Path
 
 import numpy as np
 
-from srlib.method import kselect
+from srlib.atomic import write_text
 from srlib.method.constants import PAPER_K
-from srlib.run.files import K_SWEEP, RESULT
+from srlib.method.kselect import CRITERIA, METRICS
 
-TABLE_HEADER = ["category", "k", "image AUROC", "pixel AUROC", "AUPRO", "share: image", "pixel", "AUPRO"]
+COLUMNS = ("split", "category", "seed", "method", "k", *METRICS)
+CANDIDATE_COLUMNS = ("split", "category", "seed", "k", "image_auroc", "pixel_auroc", "pseudo", "nonuniformity",
+                     "uniformity", "dsm_loss", "gaussian_dsm_loss", "dsm_ratio", "dsm")
+SWEEP = "sweep"
+FIXED, ORACLE = "fixed", "oracle"
+# Criteria whose mean validation image AUROC lies within this of the best count as equal (the five categories
+# and two seeds' spread is larger); the rule then prefers the best worst category.
+TIE = 0.01
 
 
-def compare_folder(results_dir: str | Path, seeds, fixed_k: float = PAPER_K, progress: bool = False) -> dict:
-    """``{"dataset/category": compare_with_test(...)}`` for every category result under ``results_dir``.
+def write_rows(path: str | Path, rows: list[dict], columns=COLUMNS) -> None:
+    """Write rows as CSV, atomically (k as repr, so it reads back exactly)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({**r, "k": repr(float(r["k"]))} for r in rows)
+    write_text(path, out.getvalue())
 
-    A category counts when its ``result.json`` names a data folder and a
-    checkpoint that still exist and a ``k_sweep.csv`` lies beside it. Its
-    model is evaluated in float32 (shipped weights are stored in float16),
-    with the result's evaluation settings and each seed of ``seeds``.
+
+def read_rows(path: str | Path) -> list[dict]:
+    """The rows of a ``k_choice.csv`` (or its candidates), numbers as numbers (empty cells None)."""
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    text = ("split", "category", "method")
+    return [{c: (v if c in text else int(v) if c == "seed" else None if v == "" else float(v)) for c, v in r.items()}
+            for r in rows]
+
+
+def _sweeps(rows: list[dict], split: str) -> dict:
+    """``{(category, seed): {k: row}}`` of a split's sweep rows."""
+    sweeps = {}
+    for r in rows:
+        if r["split"] == split and r["method"] == SWEEP:
+            sweeps.setdefault((r["category"], r["seed"]), {})[r["k"]] = r
+    return sweeps
+
+
+def per_run(rows: list[dict], split: str, fixed_k: float = PAPER_K) -> dict:
+    """``{method: {(category, seed): {"k", *METRICS}}}`` for the fixed k, each criterion and the oracle.
+
+    The oracle is each metric's maximum over the seed's sweep (chosen on the
+    test labels, metric by metric: an upper bound); its ``k`` is the image
+    AUROC's best (ties to the k nearest 1e-3 in log).
     """
-    from srlib.data import folder_dataset
-    from srlib.run.checkpoint import load_score_model
-    from srlib.run.config import EvalConfig
-    from srlib.run.kselect import compare_with_test
-    from srlib.run.sweeps import ALL, read_k_sweeps
-
-    comparisons = {}
-    for path in sorted(Path(results_dir).glob(f"*/*/{RESULT}")):  # one per category
-        saved = json.loads(path.read_text())
-        root = saved.get("root")  # the data folder it was evaluated on
-        if not (root and Path(saved["checkpoint"]).is_file() and (path.parent / K_SWEEP).is_file()):
-            continue
-        sweep = {row["k"]: row for row in read_k_sweeps(path.parent) if row["subset"] == ALL}
-        model = load_score_model(saved["checkpoint"]).float()
-        config = EvalConfig.from_result(saved).replace(k=fixed_k)
-        train = folder_dataset(saved["layout"], root, saved["category"], "train", image_size=saved["image_size"])
-        comparisons[f"{saved['dataset']}/{saved['category']}"] = compare_with_test(
-            model, train, sweep, config, seeds=list(seeds), fixed_k=fixed_k, progress=progress)
-    return comparisons
+    table = {FIXED: {}, ORACLE: {}, **{c: {} for c in CRITERIA}}
+    for (category, seed), sweep in _sweeps(rows, split).items():
+        table[FIXED][category, seed] = {"k": fixed_k, **{m: sweep[fixed_k][m] for m in METRICS}}
+        best = max(sweep, key=lambda k: (sweep[k]["image_auroc"], -abs(math.log(k / PAPER_K))))
+        table[ORACLE][category, seed] = {"k": best, **{m: max(r[m] for r in sweep.values()) for m in METRICS}}
+    for r in rows:
+        if r["split"] == split and r["method"] in CRITERIA:
+            table[r["method"]][r["category"], r["seed"]] = {"k": r["k"], **{m: r[m] for m in METRICS}}
+    return {method: runs for method, runs in table.items() if runs}
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}"
+def per_category(rows: list[dict], split: str) -> dict:
+    """``{method: {category: {*METRICS: mean over seeds, "ks": [k per seed]}}}``."""
+    table = {}
+    for method, runs in per_run(rows, split).items():
+        for category in dict.fromkeys(c for c, _ in runs):
+            mine = [runs[key] for key in sorted(runs) if key[0] == category]
+            table.setdefault(method, {})[category] = {**{m: float(np.mean([r[m] for r in mine])) for m in METRICS},
+                                                      "ks": [r["k"] for r in mine]}
+    return table
 
 
-def format_share(value: float | None) -> str:
-    """A share of the oracle's gain as ``+0.50``; empty where there was no gain to recover."""
-    return "" if value is None else f"{value:+.2f}"
+def means(rows: list[dict], split: str) -> dict:
+    """``{method: {*METRICS: mean over categories and seeds, "worst": lowest category's image AUROC}}``."""
+    return {method: {**{m: float(np.mean([c[m] for c in cats.values()])) for m in METRICS},
+                     "worst": min(c["image_auroc"] for c in cats.values())}
+            for method, cats in per_category(rows, split).items()}
 
 
-def table(comparisons: dict) -> list[list[str]]:
-    """The rows of chapter 7's table (:data:`TABLE_HEADER`): every comparison row, metrics in %."""
-    rows = []
-    for key, comparison in comparisons.items():
-        for row in comparison["rows"]:
-            ks = ", ".join(f"{k:g}" for k in row["ks"])
-            rows.append([key, f"{row['method']} [{ks}]", *(_pct(row[m]) for m in kselect.METRICS),
-                         *(format_share(row.get(f"{m}_share")) for m in kselect.METRICS)])
-    return rows
+def choose(rows: list[dict]) -> str:
+    """The rule: the criterion with the highest mean *validation* image AUROC over categories and seeds.
 
-
-def _auto_row(comparison: dict, criterion: str) -> dict:
-    return next(r for r in comparison["rows"] if r["method"] == f"auto ({criterion})")
-
-
-def criteria(comparisons: dict) -> list[str]:
-    """The criteria whose choices the comparisons hold, in their order (those of the first category)."""
-    rows = next(iter(comparisons.values()))["rows"] if comparisons else []
-    return [r["method"][len("auto ("):-1] for r in rows if r["method"].startswith("auto (")]
-
-
-def summarize(comparisons: dict) -> dict:
-    """Per criterion and metric, the means over categories at the fixed k, at the choices and at the oracle.
-
-    ``{criterion: {metric: {"fixed", "auto", "oracle", "share"}}}``, where
-    ``share`` is :func:`srlib.method.kselect.oracle_share` of the three means
-    (None when the oracle gains nothing on average). Empty without comparisons.
+    Criteria within ``TIE`` of the best are equal; among them the highest
+    worst category (the lowest category mean image AUROC) wins, then the
+    order of :data:`srlib.method.kselect.CRITERIA`. Only ``split =
+    validation`` rows are read: no test label makes the choice.
     """
-    summary = {}
-    if not comparisons:
-        return summary
-    fixed = [c["rows"][0] for c in comparisons.values()]
-    oracle = [c["rows"][-1] for c in comparisons.values()]
-    for criterion in criteria(comparisons):
-        chosen = [_auto_row(c, criterion) for c in comparisons.values()]
-        summary[criterion] = {}
-        for m in kselect.METRICS:
-            means = {name: float(np.mean([r[m] for r in rows]))
-                     for name, rows in (("fixed", fixed), ("auto", chosen), ("oracle", oracle))}
-            summary[criterion][m] = {**means, "share": kselect.oracle_share(means["fixed"], means["auto"], means["oracle"])}
-    return summary
+    scores = {c: s for c, s in means(rows, "validation").items() if c in CRITERIA}
+    best = max(s["image_auroc"] for s in scores.values())
+    tied = [c for c in CRITERIA if c in scores and scores[c]["image_auroc"] >= best - TIE]
+    return max(tied, key=lambda c: (scores[c]["worst"], -CRITERIA.index(c)))
 
 
-def grid_ends(comparisons: dict) -> dict:
-    """``{criterion: [choices at the smallest or largest k of the grid, choices]}`` over every category and seed."""
-    grid = sorted({k for c in comparisons.values() for k in c["sweep"]})
-    ends = {}
-    for criterion in criteria(comparisons):
-        chosen = [k for c in comparisons.values() for k in _auto_row(c, criterion)["ks"]]
-        ends[criterion] = [sum(k in (grid[0], grid[-1]) for k in chosen), len(chosen)]
-    return ends
-
-
-def default_agrees(summary: dict, default: str) -> tuple[dict, bool]:
-    """The mean image AUROC of each criterion's choices, and whether ``default``'s is the highest (ties agree)."""
-    means = {criterion: summary[criterion]["image_auroc"]["auto"] for criterion in summary}
-    return means, means[default] >= max(means.values())
+def markdown_table(rows: list[dict], split: str) -> str:
+    """Method x category image AUROC (with the chosen k per seed), and the means of all three metrics."""
+    cats = per_category(rows, split)
+    categories = list(next(iter(cats.values())))
+    summary = means(rows, split)
+    head = ["method", *categories, "mean img / pix / AUPRO", "worst img"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for method, values in cats.items():
+        cells = [f"{values[c]['image_auroc']:.3f} ({', '.join(f'{k:g}' for k in values[c]['ks'])})"
+                 for c in categories]
+        s = summary[method]
+        lines.append("| " + " | ".join([method, *cells, f"{s['image_auroc']:.3f} / {s['pixel_auroc']:.3f} / "
+                                        f"{s['aupro']:.3f}", f"{s['worst']:.3f}"]) + " |")
+    return "\n".join(lines)

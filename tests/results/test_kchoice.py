@@ -1,64 +1,77 @@
-"""Chapter 7's arithmetic (srlib.results.kchoice) on two made-up categories, against numbers worked out by hand."""
+"""The default criterion's measurement and its rule (srlib.results.kchoice), on hand-made rows."""
 
 import pytest
 
-from srlib.method.kselect import comparison_rows
-from srlib.results import kchoice
+from srlib.results.kchoice import choose, markdown_table, means, per_category, per_run, read_rows, write_rows
 
-GRID = (1e-4, 1e-3, 1e-2)
-
-
-def sweep(image, pixel, aupro):
-    return {k: {"image_auroc": i, "pixel_auroc": p, "aupro": a} for k, i, p, a in zip(GRID, image, pixel, aupro)}
+KS = (1e-4, 1e-3, 1e-2)
 
 
-# a: the fixed k (1e-3) is best on every metric; b: 1e-2 is best on image AUROC and AUPRO, 1e-4 on pixel AUROC.
-SWEEPS = {"textures/a": sweep((0.8, 0.9, 0.7), (0.95, 0.96, 0.90), (0.6, 0.7, 0.5)),
-          "textures/b": sweep((0.5, 0.6, 1.0), (0.90, 0.80, 0.85), (0.4, 0.5, 0.8))}
-# Each criterion's choice with two seeds.
-CHOSEN = {"textures/a": {"pseudo": [1e-3, 1e-2], "uniformity": [1e-4, 1e-4]},
-          "textures/b": {"pseudo": [1e-2, 1e-2], "uniformity": [1e-3, 1e-4]}}
-COMPARISONS = {key: {"sweep": SWEEPS[key], "choices": [], "rows": comparison_rows(SWEEPS[key], CHOSEN[key], 1e-3)}
-               for key in SWEEPS}
+def run(split, category, seed, images, chosen):
+    """A sweep at KS with image AUROCs ``images`` (pixel = image / 2, AUPRO = image / 4) and each criterion's k."""
+    common = dict(split=split, category=category, seed=seed)
+    metric = dict(zip(KS, images))
+    rows = [dict(common, method="sweep", k=k, image_auroc=v, pixel_auroc=v / 2, aupro=v / 4) for k, v in metric.items()]
+    rows += [dict(common, method=c, k=k, image_auroc=metric[k], pixel_auroc=metric[k] / 2, aupro=metric[k] / 4)
+             for c, k in chosen.items()]
+    return rows
 
 
-def test_summary_is_the_mean_over_categories_at_the_fixed_k_the_choices_and_the_oracle():
-    summary = kchoice.summarize(COMPARISONS)
-    image = summary["pseudo"]["image_auroc"]
-    # fixed: a 0.9, b 0.6; pseudo: a (0.9 + 0.7) / 2 = 0.8, b 1.0; oracle: a 0.9, b 1.0.
-    assert (image["fixed"], image["auto"], image["oracle"]) == pytest.approx((0.75, 0.9, 0.95))
-    assert image["share"] == pytest.approx((0.9 - 0.75) / (0.95 - 0.75))
-    pixel = summary["uniformity"]["pixel_auroc"]
-    # fixed: a 0.96, b 0.80; uniformity: a 0.95, b (0.80 + 0.90) / 2 = 0.85; oracle: a 0.96, b 0.90.
-    assert (pixel["fixed"], pixel["auto"], pixel["oracle"]) == pytest.approx((0.88, 0.90, 0.93))
-    assert pixel["share"] == pytest.approx(0.02 / 0.05)
-    assert kchoice.summarize({}) == {}
+@pytest.fixture
+def rows():
+    made = []
+    # Validation: category a, two seeds; category b, one seed.
+    made += run("validation", "a", 0, (0.9, 0.7, 0.5), dict(pseudo=1e-4, uniformity=1e-2, dsm=1e-3))
+    made += run("validation", "a", 1, (0.8, 0.6, 1.0), dict(pseudo=1e-4, uniformity=1e-2, dsm=1e-2))
+    made += run("validation", "b", 0, (0.6, 0.8, 0.4), dict(pseudo=1e-3, uniformity=1e-4, dsm=1e-4))
+    made += run("test", "a", 0, (0.1, 0.2, 0.3), dict(pseudo=1e-4, uniformity=1e-2, dsm=1e-2))
+    return made
 
 
-def test_the_share_is_none_when_the_oracle_gains_nothing():
-    only_a = {"textures/a": COMPARISONS["textures/a"]}
-    assert kchoice.summarize(only_a)["pseudo"]["image_auroc"]["share"] is None
+def test_rows_round_trip_exactly(rows, tmp_path):
+    write_rows(tmp_path / "k.csv", rows)
+    assert read_rows(tmp_path / "k.csv") == rows
 
 
-def test_grid_ends_count_every_seeds_choice_at_the_smallest_or_largest_k():
-    # pseudo: 1e-3, 1e-2, 1e-2, 1e-2 -> 3 of 4 at an end; uniformity: 1e-4, 1e-4, 1e-3, 1e-4 -> 3 of 4.
-    assert kchoice.grid_ends(COMPARISONS) == {"pseudo": [3, 4], "uniformity": [3, 4]}
-    assert kchoice.grid_ends({}) == {}
+def test_fixed_and_oracle_come_from_the_sweeps(rows):
+    runs = per_run(rows, "validation")
+    assert runs["fixed"]["a", 1] == {"k": 1e-3, "image_auroc": 0.6, "pixel_auroc": 0.3, "aupro": 0.15}
+    assert runs["oracle"]["a", 1] == {"k": 1e-2, "image_auroc": 1.0, "pixel_auroc": 0.5, "aupro": 0.25}
+    assert runs["oracle"]["b", 0]["k"] == 1e-3
 
 
-def test_the_default_agrees_when_its_choices_score_highest():
-    summary = kchoice.summarize(COMPARISONS)
-    means, agrees = kchoice.default_agrees(summary, "pseudo")
-    # uniformity's image AUROC: a 0.8, b (0.6 + 0.5) / 2 = 0.55 -> 0.675, below pseudo's 0.9.
-    assert means == pytest.approx({"pseudo": 0.9, "uniformity": 0.675}) and agrees
-    assert kchoice.default_agrees(summary, "uniformity")[1] is False
+def test_means_are_over_seeds_then_categories(rows):
+    cats = per_category(rows, "validation")
+    assert cats["pseudo"]["a"]["image_auroc"] == pytest.approx((0.9 + 0.8) / 2)
+    assert cats["pseudo"]["a"]["ks"] == [1e-4, 1e-4]
+    summary = means(rows, "validation")
+    # pseudo: a (0.9, 0.8) -> 0.85, b 0.8 -> mean 0.825; uniformity: a (0.5, 1.0) -> 0.75, b 0.6 -> 0.675;
+    # dsm: a (0.7, 1.0) -> 0.85, b 0.6 -> 0.725; fixed: a 0.65, b 0.8 -> 0.725; oracle: a 0.95, b 0.8 -> 0.875.
+    assert {m: round(s["image_auroc"], 6) for m, s in summary.items()} == \
+        {"fixed": 0.725, "oracle": 0.875, "pseudo": 0.825, "uniformity": 0.675, "dsm": 0.725}
+    assert summary["pseudo"]["aupro"] == pytest.approx(0.825 / 4)
+    assert summary["dsm"]["worst"] == pytest.approx(0.6)
 
 
-def test_the_table_has_a_row_per_method_in_percent_with_the_shares():
-    rows = kchoice.table(COMPARISONS)
-    assert len(rows) == 2 * 4 and all(len(row) == len(kchoice.TABLE_HEADER) for row in rows)
-    assert rows[0] == ["textures/a", "k = 0.001 [0.001]", "90.0", "96.0", "70.0", "", "", ""]
-    b_pseudo = rows[5]
-    assert b_pseudo[:5] == ["textures/b", "auto (pseudo) [0.01, 0.01]", "100.0", "85.0", "80.0"]
-    # shares: image (1.0 - 0.6) / (1.0 - 0.6) = 1; pixel (0.85 - 0.8) / (0.9 - 0.8) = 0.5; AUPRO (0.8 - 0.5) / 0.3 = 1.
-    assert b_pseudo[5:] == ["+1.00", "+0.50", "+1.00"]
+def test_the_rule_reads_validation_rows_only(rows):
+    assert choose(rows) == "pseudo"
+    spoiled = [dict(r, image_auroc=1 - r["image_auroc"]) if r["split"] == "test" else r for r in rows]
+    assert choose(spoiled) == "pseudo"
+
+
+def test_near_ties_go_to_the_best_worst_category(rows):
+    lifted = [dict(r, image_auroc=0.79) if (r["method"], r["category"]) == ("dsm", "b") else r for r in rows]
+    assert choose(lifted) == "pseudo"  # 0.82 vs 0.825: tied; worst 0.79 vs 0.80
+    lowered = [dict(r, image_auroc=0.78) if (r["method"], r["category"]) == ("pseudo", "b") else r for r in lifted]
+    # pseudo 0.815, dsm 0.82: tied; worst 0.78 vs 0.79: dsm, the better worst category.
+    assert choose(lowered) == "dsm"
+    far = [dict(r, image_auroc=0.70) if (r["method"], r["category"]) == ("dsm", "b") else r for r in lowered]
+    # dsm 0.775 is more than 0.01 below pseudo 0.815: pseudo, though its worst category is lower.
+    assert choose(far) == "pseudo"
+
+
+def test_the_table_has_a_row_per_method(rows):
+    text = markdown_table(rows, "validation")
+    assert text.count("\n") == 1 + 5
+    assert "| pseudo | 0.850 (0.0001, 0.0001) | 0.800 (0.001) | 0.825 / 0.41" in text
+    assert "| oracle | 0.950 (0.0001, 0.01) | 0.800 (0.001) |" in text

@@ -1,4 +1,5 @@
-"""Charts of results: the paper's Fig. 6 (a radar of image AUROC over k) and Fig. 4 (a gallery of anomaly maps).
+"""Charts of results: the paper's Fig. 6 (a radar of image AUROC over k, :func:`plot_fig6`), Fig. 4 (a gallery
+of anomaly maps, :func:`plot_gallery`) and the k sweep per defect type (:func:`plot_k_sweeps`).
 
 They draw what chapter 5 writes beside each result (:mod:`srlib.run.sweeps`:
 ``k_sweep.csv`` read by :func:`~srlib.run.sweeps.read_k_sweeps`,
@@ -76,3 +77,52 @@ def plot_gallery(galleries: list[Gallery], k: float, per_category: int = 4, per_
         ax.imshow(strip(gallery.images[i], gallery.maps[at, i], gallery.masks[i], blend=1.0))
         ax.set_title(f"{gallery.category}: {gallery.defects[i]}, k = {gallery.ks[at]:g}", fontsize=7, loc="left")
     return fig
+
+
+def plot_k_sweeps(rows: dict[str, list[dict]], ks: dict[str, float]):
+    """Image AUROC over k, one panel per category (chapter 5): the whole test split (black) and each defect type.
+
+    ``rows`` maps each category to its :func:`srlib.run.sweeps.sweep_rows`;
+    a dotted line marks the category's evaluation k in ``ks``.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(rows), figsize=(2.6 * len(rows) + 0.8, 3), constrained_layout=True, sharey=True,
+                             squeeze=False)
+    for ax, (category, mine) in zip(axes[0], rows.items()):
+        for subset in dict.fromkeys(r["subset"] for r in mine):
+            curve = [r for r in mine if r["subset"] == subset]
+            style = dict(color="black", lw=2.2, zorder=3) if subset == ALL else dict(lw=1, alpha=0.8)
+            ax.semilogx([r["k"] for r in curve], [r["image_auroc"] for r in curve], marker="o", ms=3, label=subset,
+                        **style)
+        ax.axvline(ks[category], color="0.6", ls=":", lw=1)
+        ax.set_xlabel("k")
+        ax.set_title(category, fontsize=9)
+    axes[0, 0].set_ylabel("image AUROC")
+    axes[0, -1].legend(fontsize=6, title="test subset", title_fontsize=6)
+    return fig
+
+
+def plot_fig6(rows: list[dict], dataset: str, title: str, fixed_k: float = PAPER_K):
+    """The paper's Fig. 6 for one dataset of k sweep ``rows``: the radar (left) and each category's curve (right).
+
+    The radar is :func:`plot_radar` of :func:`radar_spokes`; the curves are
+    the whole test split's image AUROC over k. Returns the figure and the
+    radar's series (``fixed``, ``best``, ``best_k``).
+    """
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(9.5, 4.2), constrained_layout=True)
+    ax = fig.add_subplot(1, 2, 1, projection="polar")
+    series = plot_radar(ax, radar_spokes(rows, dataset), fixed_k=fixed_k)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08))
+    ax.set_title(f"{title}: image AUROC", fontsize=9)
+    line = fig.add_subplot(1, 2, 2)
+    for category in dict.fromkeys(r["category"] for r in rows if r["dataset"] == dataset):
+        mine = [r for r in rows if (r["dataset"], r["category"], r["subset"]) == (dataset, category, ALL)]
+        line.semilogx([r["k"] for r in mine], [r["image_auroc"] for r in mine], marker="o", ms=3, label=category)
+    line.axvline(fixed_k, color="0.6", ls=":", lw=1)
+    line.set_xlabel("k")
+    line.set_ylabel("image AUROC (whole test split)")
+    line.legend(fontsize=7, ncol=2)
+    return fig, series

@@ -44,3 +44,25 @@ def format_mean_std(values) -> str:
     """``0.912 ± 0.004`` (``0.912`` for a single value)."""
     mean, std = mean_std(values)
     return f"{mean:.3f}" if len(np.atleast_1d(values)) == 1 else f"{mean:.3f} ± {std:.3f}"
+
+
+def leads(results: dict, metrics: dict[str, str]) -> tuple[dict, dict, str]:
+    """Chapter 4's summary: the :func:`verdict` of every category and metric, and how often each method leads.
+
+    ``results`` maps each category to ``{method: {metric: [value per seed]}}``;
+    ``metrics`` maps each metric's key to its name in prose. Returns
+    ``summary`` (``{"<category> <metric>": {"leader": method or None,
+    "sentence": ...}}``), ``wins`` (``{method: comparisons it leads}``) and
+    ``overall``, one sentence over every comparison.
+    """
+    summary = {}
+    for category, by_method in results.items():
+        for key, name in metrics.items():
+            leader, sentence = verdict({m: values[key] for m, values in by_method.items()})
+            summary[f"{category} {key}"] = {"leader": leader, "sentence": f"{category}, {name}: {sentence}."}
+    methods = list(next(iter(results.values()))) if results else []
+    wins = {m: sum(v["leader"] == m for v in summary.values()) for m in methods}
+    ties = sum(v["leader"] is None for v in summary.values())
+    overall = (f"Over {len(results)} categories and {len(metrics)} metrics ({len(summary)} comparisons): "
+               + ", ".join(f"{m} leads in {n}" for m, n in wins.items()) + f"; no clear leader in {ties}.")
+    return summary, wins, overall

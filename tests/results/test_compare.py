@@ -2,7 +2,7 @@
 
 import pytest
 
-from srlib.results.compare import format_mean_std, mean_std, verdict
+from srlib.results.compare import format_mean_std, leads, mean_std, verdict
 
 
 def test_mean_and_population_spread_by_hand():
@@ -22,3 +22,21 @@ def test_a_lead_within_the_spread_or_below_the_minimum_gap_is_not():
     # Exact values, gap 0.005 < the minimum 0.01.
     leader, sentence = verdict({"AE": [0.905], "PCA": [0.9]})
     assert leader is None and sentence.startswith("no clear leader: AE 0.905 and PCA 0.900")
+
+
+def test_leads_counts_each_category_and_metrics_clear_leader():
+    results = {
+        # a: SPR 0.9 vs AE 0.7 (gap 0.2, spreads 0): SPR leads; pixel: AE 0.80 vs SPR 0.795, gap below 0.01: none.
+        "a": {"SPR": {"image_auroc": [0.9, 0.9], "pixel_auroc": [0.795]}, "AE": {"image_auroc": [0.7], "pixel_auroc": [0.8]},
+              "PCA": {"image_auroc": [0.5], "pixel_auroc": [0.6]}},
+        # b: PCA 0.95 vs SPR 0.83 +- 0.03 (gap 0.12 > 2 * 0.03): PCA leads; pixel: AE 0.9 vs 0.6: AE leads.
+        "b": {"SPR": {"image_auroc": [0.8, 0.86], "pixel_auroc": [0.6]}, "AE": {"image_auroc": [0.6], "pixel_auroc": [0.9]},
+              "PCA": {"image_auroc": [0.95], "pixel_auroc": [0.5]}},
+    }
+    summary, wins, overall = leads(results, {"image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC"})
+    assert {key: v["leader"] for key, v in summary.items()} == {
+        "a image_auroc": "SPR", "a pixel_auroc": None, "b image_auroc": "PCA", "b pixel_auroc": "AE"}
+    assert summary["a image_auroc"]["sentence"] == "a, image AUROC: SPR leads (0.900 against AE's 0.700)."
+    assert wins == {"SPR": 1, "AE": 1, "PCA": 1}
+    assert overall == ("Over 2 categories and 2 metrics (4 comparisons): SPR leads in 1, AE leads in 1, "
+                       "PCA leads in 1; no clear leader in 1.")

@@ -20,7 +20,8 @@ resumes, so the study can be stopped and started again. Results go to
 
 Stages: ``grid`` (k_max over 1, 0.3, 0.1, 0.03, 0.01, uniform draws, 2 seeds),
 ``draw`` (log-uniform at the same k_max), ``budget`` (4x the epochs) and
-``width`` (32) for the ranges named by ``--k-max``.
+``width`` (32) and ``batch`` (8 and 4: the same images in more, smaller
+steps) for the ranges named by ``--k-max``.
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ from pathlib import Path
 
 CATEGORIES = ("brick", "grass", "tissue", "coin", "cup")
 GRID = (1.0, 0.3, 0.1, 0.03, 0.01)
-COLUMNS = ("category", "k_max", "k_draw", "epochs", "width", "seed", "split", "k",
+COLUMNS = ("category", "k_max", "k_draw", "epochs", "width", "batch_size", "seed", "split", "k",
            "image_auroc", "pixel_auroc", "aupro", "train_seconds")
 
 
 def recipes(stage: str, k_maxes: list[float], seeds: list[int]) -> list[dict]:
-    base = dict(k_draw="uniform", epochs=25, width=16)
+    base = dict(k_draw="uniform", epochs=25, width=16, batch_size=16)
     if stage == "grid":
         return [dict(base, k_max=float(k), seed=s) for k in (k_maxes or GRID) for s in seeds]
     if stage == "draw":
@@ -50,7 +51,10 @@ def recipes(stage: str, k_maxes: list[float], seeds: list[int]) -> list[dict]:
         return [dict(base, k_max=k, k_draw=d, epochs=100, seed=s) for k, d in _ranges(k_maxes) for s in seeds]
     if stage == "width":
         return [dict(base, k_max=k, k_draw=d, width=32, seed=s) for k, d in _ranges(k_maxes) for s in seeds]
-    raise SystemExit(f"unknown stage {stage!r}: grid, draw, budget, width or summary")
+    if stage == "batch":  # the same images seen, in 2x and 4x as many optimizer steps
+        return [dict(base, k_max=k, k_draw=d, batch_size=b, seed=s) for k, d in _ranges(k_maxes) for b in (8, 4)
+                for s in seeds]
+    raise SystemExit(f"unknown stage {stage!r}: grid, draw, budget, width, batch or summary")
 
 
 def _ranges(k_maxes) -> list[tuple[float, str]]:
@@ -60,7 +64,8 @@ def _ranges(k_maxes) -> list[tuple[float, str]]:
 
 def run_name(r: dict) -> str:
     draw = "log" if r["k_draw"] == "log-uniform" else "uni"
-    return f"kmax{r['k_max']:g}-{draw}-e{r['epochs']}-w{r['width']}-s{r['seed']}"
+    batch = "" if r.get("batch_size", 16) == 16 else f"-b{r['batch_size']}"
+    return f"kmax{r['k_max']:g}-{draw}-e{r['epochs']}-w{r['width']}{batch}-s{r['seed']}"
 
 
 def one_run(category: str, recipe: dict, data: str, validation: str | None, out: str, threads: int) -> list[dict]:
@@ -120,7 +125,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--stage", default="grid")
     parser.add_argument("--k-max", nargs="*", default=[],
-                        help="the ranges of a stage (grid, draw: numbers; budget, width: 0.1 or log0.1 for log-uniform)")
+                        help="the ranges of a stage (grid, draw: numbers; budget, width, batch: 0.1 or log0.1 for log-uniform)")
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1])
     parser.add_argument("--categories", nargs="*", default=list(CATEGORIES))
     parser.add_argument("--jobs", type=int, default=2, help="trainings at once")

@@ -4,7 +4,8 @@ Each row of ``study.csv`` is one trained model (category, recipe, seed)
 evaluated at one k, on the test split of the book's data (``split = test``,
 reported) or of another draw of it (``split = validation``, what the recipe is
 chosen by). A *recipe* is the training range and budget: (k_max, k_draw,
-epochs, width).
+epochs, width, batch_size). Rows written before the batch size was studied
+have none: theirs is the cpu preset's 16.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import numpy as np
 
 from srlib.method.constants import PAPER_K  # the evaluation's k
 
-RECIPE = ("k_max", "k_draw", "epochs", "width")
+RECIPE = ("k_max", "k_draw", "epochs", "width", "batch_size")
+# The batch of rows from before batch_size was a column: every recipe then trained with the cpu preset's batch.
+DEFAULT_BATCH = 16
 METRICS = ("image_auroc", "pixel_auroc", "aupro")
 # Recipes whose validation AUROC lies within this of the best count as equal; the rule then prefers the wider range.
 TIE = 0.01
@@ -30,7 +33,8 @@ def read_study(path: str | Path) -> list[dict]:
     with open(path, newline="") as file:
         rows = list(csv.DictReader(file))
     ints, floats = ("epochs", "width", "seed"), ("k_max", "k", *METRICS, "train_seconds")
-    return [{**r, **{c: int(r[c]) for c in ints}, **{c: float(r[c]) for c in floats}} for r in rows]
+    return [{**r, **{c: int(r[c]) for c in ints}, **{c: float(r[c]) for c in floats},
+             "batch_size": int(r.get("batch_size") or DEFAULT_BATCH)} for r in rows]
 
 
 def recipe_of(row: dict) -> tuple:
@@ -38,8 +42,9 @@ def recipe_of(row: dict) -> tuple:
 
 
 def recipe_name(recipe: tuple) -> str:
-    k_max, draw, epochs, width = recipe
-    return f"k ~ {'U' if draw == 'uniform' else 'logU'}(1e-5, {k_max:g}), {epochs} epochs, width {width}"
+    k_max, draw, epochs, width, batch = recipe
+    return (f"k ~ {'U' if draw == 'uniform' else 'logU'}(1e-5, {k_max:g}), {epochs} epochs, width {width}, "
+            f"batch {batch}")
 
 
 def mean_at(rows: list[dict], recipe: tuple, split: str, k: float = PAPER_K, metric: str = "image_auroc",
@@ -70,14 +75,17 @@ def best_k_means(rows: list[dict], recipe: tuple, categories) -> dict:
 
 
 def cost(recipe: tuple) -> int:
-    """A recipe's training cost in units of one epoch at width 1: epochs times width squared (a conv layer's FLOPs)."""
+    """A recipe's training cost in units of one epoch at width 1: epochs times width squared (a conv layer's FLOPs).
+
+    The batch size does not enter: an epoch passes every image through the network whatever the batch.
+    """
     return recipe[2] * recipe[3] ** 2
 
 
 def choose(rows: list[dict], budget: int | None = BOOK_BUDGET) -> tuple:
     """The rule: among recipes that cost at most ``budget``, the highest mean validation image AUROC at
     k = 1e-3 over categories and seeds; recipes within ``TIE`` of it are equal, and among them the widest
-    range of k (then the cheapest) wins.
+    range of k (then the cheapest, then the larger batch: fewer, fuller steps) wins.
 
     No test label is read: only ``split = validation`` rows. ``budget`` None: any cost.
     """
@@ -86,13 +94,13 @@ def choose(rows: list[dict], budget: int | None = BOOK_BUDGET) -> tuple:
     scores = {rc: mean_at(rows, rc, "validation") for rc in recipes}
     best = max(scores.values())
     tied = [rc for rc in recipes if scores[rc] >= best - TIE]
-    return max(tied, key=lambda rc: (rc[0], -cost(rc)))
+    return max(tied, key=lambda rc: (rc[0], -cost(rc), rc[4]))
 
 
 def summary_rows(rows: list[dict], categories) -> list[dict]:
     """One row per recipe: seeds, validation and test at k = 1e-3, test per category, test at the best k."""
     table = []
-    for recipe in sorted({recipe_of(r) for r in rows}, key=lambda rc: (rc[2], rc[3], rc[1], -rc[0])):
+    for recipe in sorted({recipe_of(r) for r in rows}, key=lambda rc: (rc[2], rc[3], -rc[4], rc[1], -rc[0])):
         seeds = sorted({r["seed"] for r in rows if recipe_of(r) == recipe})
         table.append({
             "recipe": recipe, "seeds": seeds,
@@ -107,14 +115,14 @@ def summary_rows(rows: list[dict], categories) -> list[dict]:
 
 def markdown_summary(rows: list[dict], categories) -> str:
     """The study's table in Markdown (the closing note's and the README's form)."""
-    head = ["k_max", "draw", "epochs", "width", "seeds", "val img @1e-3", "test img / pix / AUPRO @1e-3",
+    head = ["k_max", "draw", "epochs", "width", "batch", "seeds", "val img @1e-3", "test img / pix / AUPRO @1e-3",
             *categories, "best k: img / pix / AUPRO (k)", "train s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in summary_rows(rows, categories):
-        k_max, draw, epochs, width = row["recipe"]
+        k_max, draw, epochs, width, batch = row["recipe"]
         best = row["best_k"]
         lines.append("| " + " | ".join([
-            f"{k_max:g}", draw, str(epochs), str(width), str(len(row["seeds"])), f"{row['validation']:.3f}",
+            f"{k_max:g}", draw, str(epochs), str(width), str(batch), str(len(row["seeds"])), f"{row['validation']:.3f}",
             f"{row['image_auroc']:.3f} / {row['pixel_auroc']:.3f} / {row['aupro']:.3f}",
             *(f"{row['categories'][c]:.3f}" for c in categories),
             f"{best['image_auroc']:.3f} / {best['pixel_auroc']:.3f} / {best['aupro']:.3f} ({best['k']:.1g})"
@@ -124,10 +132,11 @@ def markdown_summary(rows: list[dict], categories) -> str:
 
 
 def plot_k_max(ax, rows: list[dict], categories, draw: str = "uniform", epochs: int | None = None,
-               width: int | None = None) -> None:
+               width: int | None = None, batch_size: int | None = None) -> None:
     """Test image AUROC at k = 1e-3 against k_max, one line per category and their mean (points: seeds)."""
     recipes = sorted({recipe_of(r) for r in rows if r["k_draw"] == draw
-                      and (epochs is None or r["epochs"] == epochs) and (width is None or r["width"] == width)})
+                      and (epochs is None or r["epochs"] == epochs) and (width is None or r["width"] == width)
+                      and (batch_size is None or r["batch_size"] == batch_size)})
     k_maxes = [rc[0] for rc in recipes]
     for category in categories:
         values = [mean_at(rows, rc, "test", category=category) for rc in recipes]

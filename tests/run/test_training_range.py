@@ -168,4 +168,4 @@ def test_the_cpu_preset_is_the_recipe_the_study_chose():
 
     rows = read_study(Path(__file__).parents[2] / "notebooks" / "weights" / "k_range_study.csv")
     cpu = TrainConfig.preset_for("cpu", "mvtec", "/data", "brick")
-    assert choose(rows) == (cpu.k_max, cpu.k_draw, cpu.epochs, cpu.width)
+    assert choose(rows) == (cpu.k_max, cpu.k_draw, cpu.epochs, cpu.width, cpu.batch_size)

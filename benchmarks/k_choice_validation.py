@@ -58,13 +58,15 @@ def one_part(data: str, split: str, category: str, seed: int, threads: int) -> d
     chose = time.perf_counter() - started
     test = folder_dataset("mvtec", data, category, "test", image_size=size)
     sweep = {k: result.metrics() for k, result in k_sweep(model, test, K_GRID, config).items()}
+    swept = time.perf_counter() - started - chose
     common = dict(split=split, category=category, seed=seed)
-    rows = [dict(common, method="sweep", k=k, **metrics) for k, metrics in sorted(sweep.items())]
-    rows += [dict(common, method=criterion, k=choice.chosen_by(criterion), **sweep[choice.chosen_by(criterion)])
-             for criterion in kselect.CRITERIA]
+    rows = [dict(common, method="sweep", k=k, **metrics, seconds=round(swept / len(sweep), 2))
+            for k, metrics in sorted(sweep.items())]
+    rows += [dict(common, method=criterion, k=choice.chosen_by(criterion), **sweep[choice.chosen_by(criterion)],
+                  seconds=round(chose, 1)) for criterion in kselect.CRITERIA]
     candidates = [dict(common, **c) for c in choice.to_dict()["candidates"]]
     return {"rows": rows, "candidates": candidates, "choose_seconds": round(chose, 1),
-            "sweep_seconds": round(time.perf_counter() - started - chose, 1), "threads": threads}
+            "sweep_seconds": round(swept, 1), "threads": threads}
 
 
 def collect(out: Path) -> tuple[list[dict], list[dict]]:
@@ -73,6 +75,9 @@ def collect(out: Path) -> tuple[list[dict], list[dict]]:
     rows, candidates = [], []
     for path in sorted((out / "parts").glob("*.json")):
         part = json.loads(path.read_text())
+        for row in part["rows"]:  # parts written before the rows carried their seconds
+            row.setdefault("seconds", part["choose_seconds"] if row["method"] != "sweep"
+                           else round(part["sweep_seconds"] / sum(r["method"] == "sweep" for r in part["rows"]), 2))
         rows += part["rows"]
         candidates += part["candidates"]
     write_rows(out / "k_choice.csv", rows)
@@ -108,7 +113,7 @@ def main(argv=None) -> int:
                       f"{part['sweep_seconds']} s; " + ", ".join(
                           f"{r['method']} k={r['k']:g} {r['image_auroc']:.3f}" for r in part["rows"]
                           if r["method"] != "sweep"), flush=True)
-    from srlib.results.kchoice import choose, markdown_table, read_rows
+    from srlib.results.kchoice import choose, cpu_minutes, markdown_table, read_rows
 
     collect(out)
     rows = read_rows(out / "k_choice.csv")
@@ -117,6 +122,7 @@ def main(argv=None) -> int:
             print(f"\n{split}:\n" + markdown_table(rows, split))
     if any(r["split"] == "validation" for r in rows):
         print("\ndefault criterion by the validation rule (srlib.results.kchoice.choose):", choose(rows))
+        print(f"measured in {cpu_minutes(rows, 'validation'):.0f} min (validation split)")
     return 0
 
 

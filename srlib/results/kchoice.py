@@ -23,7 +23,8 @@ from srlib.atomic import write_text
 from srlib.method.constants import PAPER_K
 from srlib.method.kselect import CRITERIA, METRICS
 
-COLUMNS = ("split", "category", "seed", "method", "k", *METRICS)
+# seconds: of the choice (select_k, all criteria at once) on a criterion's row, of one k's evaluation on a sweep row.
+COLUMNS = ("split", "category", "seed", "method", "k", *METRICS, "seconds")
 CANDIDATE_COLUMNS = ("split", "category", "seed", "k", "image_auroc", "pixel_auroc", "pseudo", "nonuniformity",
                      "uniformity", "dsm_loss", "gaussian_dsm_loss", "dsm_ratio", "dsm")
 SWEEP = "sweep"
@@ -110,17 +111,56 @@ def choose(rows: list[dict]) -> str:
     return max(tied, key=lambda c: (scores[c]["worst"], -CRITERIA.index(c)))
 
 
-def markdown_table(rows: list[dict], split: str) -> str:
-    """Method x category image AUROC (with the chosen k per seed), and the means of all three metrics."""
+def table(rows: list[dict], split: str) -> tuple[list[str], list[list[str]]]:
+    """Header and cells: method x category image AUROC (with the chosen k per seed), and the means of all three."""
     cats = per_category(rows, split)
     categories = list(next(iter(cats.values())))
     summary = means(rows, split)
-    head = ["method", *categories, "mean img / pix / AUPRO", "worst img"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    head = ["method", *categories, "mean image / pixel AUROC / AUPRO", "worst image AUROC"]
+    cells = []
     for method, values in cats.items():
-        cells = [f"{values[c]['image_auroc']:.3f} ({', '.join(f'{k:g}' for k in values[c]['ks'])})"
-                 for c in categories]
         s = summary[method]
-        lines.append("| " + " | ".join([method, *cells, f"{s['image_auroc']:.3f} / {s['pixel_auroc']:.3f} / "
-                                        f"{s['aupro']:.3f}", f"{s['worst']:.3f}"]) + " |")
-    return "\n".join(lines)
+        cells.append([method, *(f"{values[c]['image_auroc']:.3f} ({', '.join(f'{k:g}' for k in values[c]['ks'])})"
+                                for c in categories),
+                      f"{s['image_auroc']:.3f} / {s['pixel_auroc']:.3f} / {s['aupro']:.3f}", f"{s['worst']:.3f}"])
+    return head, cells
+
+
+def markdown_table(rows: list[dict], split: str) -> str:
+    """:func:`table` in Markdown (the benchmark's summary)."""
+    head, cells = table(rows, split)
+    return "\n".join("| " + " | ".join(line) + " |" for line in [head, ["---"] * len(head), *cells])
+
+
+def cpu_minutes(rows: list[dict], split: str) -> float:
+    """The measurement's cost in minutes: every choice once (its criteria share it) and every sweep's k."""
+    choices = {(r["category"], r["seed"]): r["seconds"] for r in rows if r["split"] == split and r["method"] in CRITERIA}
+    sweeps = [r["seconds"] for r in rows if r["split"] == split and r["method"] == SWEEP]
+    return (sum(choices.values()) + sum(sweeps)) / 60
+
+
+def describe_choice(rows: list[dict], default: str) -> str:
+    """What the validation measurement says, in words: the means, the rule's pick and whether it is ``default``.
+
+    Chapter 7 prints it under the table of :func:`markdown_table`'s numbers
+    (from the committed ``k_choice.csv``); the sentence is generated, so it
+    follows the file when the models are measured again.
+    """
+    summary = means(rows, "validation")
+    runs = per_run(rows, "validation")
+    categories, seeds = {c for c, _ in runs[FIXED]}, {s for _, s in runs[FIXED]}
+    chosen = choose(rows)
+    ranked = sorted((c for c in CRITERIA if c in summary), key=lambda c: -summary[c]["image_auroc"])
+    fixed, oracle = summary[FIXED]["image_auroc"], summary[ORACLE]["image_auroc"]
+    gap = summary[chosen]["image_auroc"] - max(summary[c]["image_auroc"] for c in ranked if c != chosen)
+    tie = (f"the next criterion is {gap:.3f} below, more than the {TIE} that counts as a tie" if gap > TIE else
+           f"within {TIE} of another criterion, it has the better worst category "
+           f"({summary[chosen]['worst']:.3f})")
+    share = (summary[chosen]["image_auroc"] - fixed) / (oracle - fixed) if oracle > fixed else None
+    recovered = "" if share is None else f", {100 * share:.0f} % of the best k's gain over k = {PAPER_K:g}"
+    verdict = (f"It is the default of `--k auto`." if chosen == default else
+               f"The default of `--k auto` is {default}: the library no longer follows its measurement.")
+    return (f"On the validation draw ({len(categories)} categories x {len(seeds)} seeds), the mean image AUROC at "
+            "each criterion's choice is " + ", ".join(f"{c} {summary[c]['image_auroc']:.3f}" for c in ranked)
+            + f"; at k = {PAPER_K:g} it is {fixed:.3f}, and at each category's best k on that draw's labels "
+            f"{oracle:.3f}. The rule picks {chosen} ({tie}){recovered}. {verdict}")

@@ -11,9 +11,10 @@ def run(split, category, seed, images, chosen):
     """A sweep at KS with image AUROCs ``images`` (pixel = image / 2, AUPRO = image / 4) and each criterion's k."""
     common = dict(split=split, category=category, seed=seed)
     metric = dict(zip(KS, images))
-    rows = [dict(common, method="sweep", k=k, image_auroc=v, pixel_auroc=v / 2, aupro=v / 4) for k, v in metric.items()]
-    rows += [dict(common, method=c, k=k, image_auroc=metric[k], pixel_auroc=metric[k] / 2, aupro=metric[k] / 4)
-             for c, k in chosen.items()]
+    rows = [dict(common, method="sweep", k=k, image_auroc=v, pixel_auroc=v / 2, aupro=v / 4, seconds=2.0)
+            for k, v in metric.items()]
+    rows += [dict(common, method=c, k=k, image_auroc=metric[k], pixel_auroc=metric[k] / 2, aupro=metric[k] / 4,
+                  seconds=30.0) for c, k in chosen.items()]
     return rows
 
 
@@ -75,3 +76,24 @@ def test_the_table_has_a_row_per_method(rows):
     assert text.count("\n") == 1 + 5
     assert "| pseudo | 0.850 (0.0001, 0.0001) | 0.800 (0.001) | 0.825 / 0.41" in text
     assert "| oracle | 0.950 (0.0001, 0.01) | 0.800 (0.001) |" in text
+
+
+def test_the_cost_counts_each_choice_once_and_every_k_of_the_sweeps(rows):
+    from srlib.results.kchoice import cpu_minutes
+
+    # Validation: 3 runs (a0, a1, b0), each 30 s to choose (shared by its 3 criteria) and 3 k x 2 s of sweep.
+    assert cpu_minutes(rows, "validation") == pytest.approx(3 * (30 + 3 * 2) / 60)
+
+
+def test_the_sentence_says_the_means_and_the_pick(rows):
+    from srlib.results.kchoice import describe_choice
+
+    text = describe_choice(rows, "pseudo")
+    # Worked out above: pseudo 0.825, dsm 0.725, uniformity 0.675; fixed 0.725, oracle 0.875; pseudo 0.1 ahead.
+    assert "(2 categories x 2 seeds)" in text
+    assert "pseudo 0.825, dsm 0.725, uniformity 0.675; at k = 0.001 it is 0.725" in text
+    assert "best k on that draw's labels 0.875" in text
+    # (0.825 - 0.725) / (0.875 - 0.725) = 2/3.
+    assert "The rule picks pseudo (the next criterion is 0.100 below" in text and "67 % of the best k's gain" in text
+    assert text.endswith("It is the default of `--k auto`.")
+    assert "the library no longer follows its measurement" in describe_choice(rows, "dsm")

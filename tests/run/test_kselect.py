@@ -316,3 +316,21 @@ def test_comparison_rows_by_hand():
     assert pseudo["aupro_share"] == pytest.approx(0.0)
     assert (oracle["ks"], oracle["image_auroc"], oracle["pixel_auroc"], oracle["aupro"]) == ([1e-2], 1.0, 0.9, 0.7)
     assert kselect.oracle_share(0.8, 0.7, 0.9) == pytest.approx(-1.0)
+
+
+def test_the_default_criterion_is_what_the_validation_rule_picks():
+    """DEFAULT_CRITERION is the committed validation measurement's choice (its test-split rows never enter)."""
+    from pathlib import Path
+
+    from srlib.results.kchoice import choose, means, read_rows
+    from srlib.run.kselect import DEFAULT_CRITERION
+
+    rows = read_rows(Path(__file__).parents[2] / "notebooks" / "weights" / "k_choice.csv")
+    validation = [r for r in rows if r["split"] == "validation"]
+    assert {r["category"] for r in validation} == {"brick", "grass", "tissue", "coin", "cup"}
+    assert {r["seed"] for r in validation} == {0, 1}
+    assert choose(rows) == choose(validation) == DEFAULT_CRITERION
+    # By hand: each criterion's mean over the (category, seed) runs of the image AUROC at the k it chose.
+    by_hand = {c: np.mean([r["image_auroc"] for r in validation if r["method"] == c]) for c in kselect.CRITERIA}
+    assert max(by_hand, key=by_hand.get) == DEFAULT_CRITERION
+    assert means(rows, "validation")[DEFAULT_CRITERION]["image_auroc"] == pytest.approx(by_hand[DEFAULT_CRITERION])

@@ -4,7 +4,13 @@
 
 trains each category with its own ``srlib train`` command (the ``cpu``
 preset), evaluates the weights and writes them with their description into
-``notebooks/weights`` (see :mod:`srlib.run.pretrained`).
+``notebooks/weights`` (see :mod:`srlib.run.pretrained`);
+
+    python -m srlib.cli.pretrained --autoencoders --root textures --categories brick grass tissue coin cup
+
+trains chapter 4's autoencoder baselines (seeds 0, 1, 2) on the budget of
+each category's shipped score model, and writes them the same way (see
+:mod:`srlib.run.autoencoder`).
 """
 
 from __future__ import annotations
@@ -92,6 +98,33 @@ def make_pretrained(root: str | Path, folder: str | Path, category: str, seed: i
     return info
 
 
+def make_pretrained_autoencoders(root: str | Path, folder: str | Path, category: str, seeds=(0, 1, 2)) -> list[dict]:
+    """Train chapter 4's autoencoders of ``category`` (one per seed) with its recipe, evaluate and save them.
+
+    The recipe is :meth:`AERecipe.on_the_budget_of` the category's shipped
+    score model in ``folder`` (chapter 4's defaults: width 16, 8 latent
+    channels); the metrics are chapter 4's, on the test split of ``root``.
+    """
+    from srlib.run.autoencoder import AERecipe, save_ae, train_ae
+    from srlib.run.comparison import category_images, method_metrics, reconstruction_maps
+    from srlib.run.pretrained import pretrained_info
+
+    config = pretrained_info(folder, category)["config"]
+    images = category_images(root, category, config["image_size"])
+    infos = []
+    for seed in seeds:
+        recipe = AERecipe.on_the_budget_of(config, category, seed)
+        model, seconds = train_ae(recipe, images.train)
+        maps = reconstruction_maps(model, images.test, images.masks.shape[-1])
+        info = {"command": f"python -m srlib.cli.pretrained --autoencoders --root {TEXTURES_ROOT} "
+                           f"--categories {category} --seeds {seed}",
+                "metrics": method_metrics(maps, images.masks, images.labels), "train_seconds": round(seconds, 1),
+                "trained_on": f"a shared 2-core CPU, {torch.get_num_threads()} thread(s)"}
+        save_ae(model, recipe, info, folder)
+        infos.append(info)
+    return infos
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -101,7 +134,14 @@ if __name__ == "__main__":
     parser.add_argument("--categories", nargs="+", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default="runs")
+    parser.add_argument("--autoencoders", action="store_true",
+                        help="train chapter 4's autoencoder baselines instead (on the shipped score models' budget)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the autoencoders' training seeds")
     args = parser.parse_args()
     for category in args.categories:
-        info = make_pretrained(args.root, args.folder, category, args.seed, args.work)
-        print(category, info["metrics"], info["train_seconds"], flush=True)
+        if args.autoencoders:
+            for info in make_pretrained_autoencoders(args.root, args.folder, category, args.seeds):
+                print(category, info["metrics"], f"{info['train_seconds']} s", flush=True)
+        else:
+            info = make_pretrained(args.root, args.folder, category, args.seed, args.work)
+            print(category, info["metrics"], info["train_seconds"], flush=True)

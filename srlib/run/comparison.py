@@ -3,8 +3,8 @@
 :func:`compare_methods` evaluates a trained score model (SPR: Algorithm 1 on
 the evaluation's path, :mod:`srlib.run.scoring`, once per perturbation seed)
 beside an autoencoder trained for as many optimizer steps of the same batch
-size and learning rate (once per training seed) and PCA
-(:mod:`srlib.method.baselines`). Every method's map goes through the same
+size and learning rate (once per training seed; the book ships them,
+:mod:`srlib.run.autoencoder`) and PCA (:mod:`srlib.method.baselines`). Every method's map goes through the same
 resizing to the masks' size, mean filter and maximum, and the same metrics.
 """
 
@@ -42,7 +42,8 @@ class MethodComparison:
     examples: dict
 
 
-def _metrics(maps: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor) -> dict:
+def method_metrics(maps: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor) -> dict:
+    """The paper's three metrics of one method's maps (image scores: each map's maximum)."""
     from srlib.method.metrics import aupro, image_auroc, pixel_auroc
     from srlib.method.restoration import image_scores
 
@@ -50,66 +51,117 @@ def _metrics(maps: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor) -> d
             "aupro": aupro(maps, masks)}
 
 
+def reconstruction_maps(reconstruct, images: torch.Tensor, out_size: int) -> torch.Tensor:
+    """A reconstruction baseline's maps, resized and filtered as SPR's are (:func:`srlib.method.restoration.anomaly_map`)."""
+    from srlib.method.baselines import reconstruction_error
+    from srlib.method.restoration import anomaly_map
+
+    return anomaly_map(reconstruction_error(reconstruct, images).cpu(), out_size=out_size)
+
+
+@dataclass
+class CategoryImages:
+    """One category's images at one size: ``train`` and ``test`` (N, 3, S, S) on the device, the test ``masks``
+    and ``labels`` on the CPU, and the test split itself (``test_set``: its defect names)."""
+
+    train: torch.Tensor
+    test: torch.Tensor
+    masks: torch.Tensor
+    labels: torch.Tensor
+    test_set: object
+
+
+def category_images(root: str | Path, category: str, size: int, device: str = "cpu") -> CategoryImages:
+    """The good training images and the test split of a category of ``root`` (MVTec layout) at ``size`` px."""
+    from srlib.data import folder_dataset
+
+    train_set = folder_dataset("mvtec", root, category, "train", image_size=size)
+    test_set = folder_dataset("mvtec", root, category, "test", image_size=size)
+    return CategoryImages(torch.stack([train_set[i]["image"] for i in range(len(train_set))]).to(device),
+                          torch.stack([test_set[i]["image"] for i in range(len(test_set))]).to(device),
+                          torch.stack([test_set[i]["mask"] for i in range(len(test_set))]),
+                          torch.tensor(test_set.labels), test_set)
+
+
+def autoencoders(recipes, train_images: torch.Tensor, ae_dir: str | Path | None = None, device: str = "cpu"):
+    """One trained autoencoder per recipe: shipped in ``ae_dir`` with that very recipe, else trained here.
+
+    Returns the models and the training time in words (the shipped models'
+    as measured when they were made, or the seconds here; a mean over recipes).
+    """
+    from srlib.run.autoencoder import load_ae, shipped_ae, train_ae
+
+    models, seconds, where = [], [], set()
+    for recipe in recipes:
+        shipped = shipped_ae(ae_dir, recipe) if ae_dir is not None else None
+        if shipped:
+            models.append(load_ae(shipped[0]).to(device))
+            seconds.append(shipped[1]["train_seconds"])
+            where.add(f"of training steps on {shipped[1]['trained_on']}")
+        else:
+            model, took = train_ae(recipe, train_images, device)
+            models.append(model)
+            seconds.append(took)
+            where.add("here")
+    return models, f"{np.mean(seconds):.0f} s {' and '.join(sorted(where))}"
+
+
 def compare_methods(model, config: dict, root: str | Path, category: str, spr_seeds, ae_seeds, k: float = PAPER_K,
                     n_draws: int = 3, ae_width: int = 16, latent_channels: int = 8, pca_variance: float = 0.9,
-                    device: str = "cpu", spr_seconds: str = "", defects=None) -> MethodComparison:
+                    device: str = "cpu", spr_seconds: str = "", defects=None,
+                    ae_dir: str | Path | None = None) -> MethodComparison:
     """SPR (``model``, trained with the TrainConfig dict ``config``), the AE and PCA on a category of ``root``.
 
     Images at the score model's training size; the AE's budget is the score
-    model's (epochs, batch size, learning rate); SPR's maps are the
+    model's (epochs, batch size, learning rate: :meth:`AERecipe.on_the_budget_of`),
+    loaded from ``ae_dir`` when the book ships one trained with that recipe
+    (:mod:`srlib.run.autoencoder`), trained here otherwise; SPR's maps are the
     evaluation's (``EvalConfig(k, n_draws, seed)``, 8 images a pass).
     ``defects`` are the defect types of the per-defect table (default: the
     bundled data's, :data:`srlib.data.defects.DEFECTS`).
     """
-    from srlib.data import folder_dataset
     from srlib.data.defects import DEFECTS
-    from srlib.method.baselines import ConvAutoencoder, PCAReconstruction, reconstruction_error, train_autoencoder
+    from srlib.method.baselines import PCAReconstruction
     from srlib.method.metrics import image_auroc
-    from srlib.method.restoration import anomaly_map, image_scores
+    from srlib.method.restoration import image_scores
+    from srlib.run.autoencoder import AERecipe
     from srlib.run.scoring import anomaly_maps
 
     defects = list(defects or DEFECTS)
     size = config["image_size"]
-    train_set = folder_dataset("mvtec", root, category, "train", image_size=size)
-    test_set = folder_dataset("mvtec", root, category, "test", image_size=size)
-    train_images = torch.stack([train_set[i]["image"] for i in range(len(train_set))]).to(device)
-    test_images = torch.stack([test_set[i]["image"] for i in range(len(test_set))]).to(device)
-    masks = torch.stack([test_set[i]["mask"] for i in range(len(test_set))])
-    labels = torch.tensor(test_set.labels)
-    steps = config["epochs"] * -(-len(train_set) // config["batch_size"])
+    images = category_images(root, category, size, device)
+    out_size = images.masks.shape[-1]
+    steps = config["epochs"] * -(-len(images.train) // config["batch_size"])
     budget = (f"{size} px; SPR U-Net width {config['width']} and AE width {ae_width}, each {config['epochs']} "
               f"epochs = {steps} steps of batch {config['batch_size']} (lr {config['lr']:g})")
     maps = {m: [] for m in METHODS}
     for seed in spr_seeds:  # Algorithm 1 as srlib evaluate runs it (8 images a pass, one generator per seed)
         evaluation = EvalConfig(k=k, n_draws=n_draws, seed=seed, batch_size=8)
-        maps["SPR"].append(anomaly_maps(model, test_images, evaluation, out_size=masks.shape[-1]))
-    ae_seconds = []
-    for seed in ae_seeds:
-        torch.manual_seed(seed)
-        ae = ConvAutoencoder(width=ae_width, levels=3, latent_channels=latent_channels).to(device)
-        history = train_autoencoder(ae, train_images, epochs=config["epochs"], batch_size=config["batch_size"],
-                                    lr=config["lr"], seed=seed, progress=False)
-        ae_seconds.append(history["seconds"])
-        maps["AE"].append(anomaly_map(reconstruction_error(ae, test_images).cpu(), out_size=masks.shape[-1]))
+        maps["SPR"].append(anomaly_maps(model, images.test, evaluation, out_size=out_size))
+    recipes = [AERecipe.on_the_budget_of(config, category, seed, ae_width, latent_channels) for seed in ae_seeds]
+    aes, ae_seconds = autoencoders(recipes, images.train, ae_dir, device)
+    maps["AE"] = [reconstruction_maps(ae, images.test, out_size) for ae in aes]
     clock = time.perf_counter()
-    pca = PCAReconstruction(pca_variance).fit(train_images)
+    pca = PCAReconstruction(pca_variance).fit(images.train)
     pca_seconds = time.perf_counter() - clock
-    maps["PCA"].append(anomaly_map(reconstruction_error(pca, test_images).cpu(), out_size=masks.shape[-1]))
+    maps["PCA"].append(reconstruction_maps(pca, images.test, out_size))
 
     results = {m: {key: [] for key in METRICS} for m in METHODS}
     for method in METHODS:
         for one in maps[method]:
-            for key, value in _metrics(one, masks, labels).items():
+            for key, value in method_metrics(one, images.masks, images.labels).items():
                 results[method][key].append(value)
-    good = [i for i, d in enumerate(test_set.defects) if d == "good"]
+    found = images.test_set.defects
+    good = [i for i, d in enumerate(found) if d == "good"]
     per_defect = {}
     for method in METHODS:
         scores = image_scores(maps[method][0])
         per_defect[method] = {}
         for defect in defects:
-            subset = good + [i for i, d in enumerate(test_set.defects) if d == defect]
-            per_defect[method][defect] = image_auroc(scores[subset], labels[subset])
-    seconds = {"SPR": spr_seconds, "AE": f"{np.mean(ae_seconds):.0f} s here", "PCA": f"{pca_seconds:.1f} s here"}
-    shown = [test_set.defects.index(d) for d in defects]
-    examples = {"images": test_images[shown].cpu(), "masks": masks[shown], **{m: maps[m][0][shown] for m in METHODS}}
+            subset = good + [i for i, d in enumerate(found) if d == defect]
+            per_defect[method][defect] = image_auroc(scores[subset], images.labels[subset])
+    seconds = {"SPR": spr_seconds, "AE": ae_seconds, "PCA": f"{pca_seconds:.1f} s here"}
+    shown = [found.index(d) for d in defects]
+    examples = {"images": images.test[shown].cpu(), "masks": images.masks[shown],
+                **{m: maps[m][0][shown] for m in METHODS}}
     return MethodComparison(results, per_defect, seconds, budget, examples)

@@ -13,6 +13,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
 from srlib.data import TEXTURE_CATEGORIES, folder_dataset
+from srlib.run.autoencoder import ae_name
 from srlib.run.config import CPU_PRESET
 from srlib.run.pretrained import weights_name
 from srlib.run.sweeps import ALL, K_GRID, K_SWEEP
@@ -66,6 +67,17 @@ def test_chapter4_spr_is_the_shipped_model_evaluated_as_srlib_evaluate_does(chap
         metrics = shipped(category)["metrics"]  # srlib.run.evaluate with k 1e-3, N 3, seed 0
         for metric in METRICS:  # the same noise; thread counts may round convolutions differently
             assert r["results"][category]["SPR"][metric][0] == pytest.approx(metrics[metric], abs=2e-3), (category, metric)
+
+
+def test_chapter4_autoencoders_are_the_shipped_ones(chapter_records):
+    """The build trains no autoencoder: each seed's numbers are those its shipped model was recorded with."""
+    r = chapter_records(CH4)
+    for category in TEXTURE_CATEGORIES:
+        for i, seed in enumerate(r["ae_seeds"]):
+            recorded = json.loads((WEIGHTS / f"{ae_name(category, seed)}.json").read_text())["metrics"]
+            for metric in METRICS:
+                assert r["results"][category]["AE"][metric][i] == pytest.approx(recorded[metric], abs=1e-6)
+        assert r["seconds"][category]["AE"].endswith("s of training steps on a shared 2-core CPU, 1 thread(s)")  # not "here"
 
 
 def test_chapter4_pca_matches_an_independent_computation(chapter_records, textures_root):

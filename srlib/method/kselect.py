@@ -281,14 +281,20 @@ def choose(candidates: dict, criterion: str) -> float:
     return min(candidates, key=rank)
 
 
+# Gains of the oracle below this are rounding, not gains (AUROCs are ratios of counts: ties differ by ~1e-16).
+SHARE_TOLERANCE = 1e-9
+
+
 def oracle_share(fixed: float, chosen: float, oracle: float) -> float | None:
     """The share of the oracle's gain over the fixed k that the chosen k recovers: (chosen - fixed) / (oracle - fixed).
 
     1: as good as the best k on the test labels; 0: no better than the fixed
-    k; negative: worse. None when the oracle gains nothing (nothing to recover).
+    k; negative: worse. None when the oracle gains nothing (nothing to recover),
+    or only rounding: an AUROC tied between two k can differ in its last bits
+    (0.90125 and 0.9012500000000001), and dividing by that would print 1e13.
     """
     gain = oracle - fixed
-    return (chosen - fixed) / gain if gain > 0 else None
+    return (chosen - fixed) / gain if gain > SHARE_TOLERANCE else None
 
 
 METRICS = ("image_auroc", "pixel_auroc", "aupro")

@@ -316,6 +316,9 @@ def test_comparison_rows_by_hand():
     assert pseudo["aupro_share"] == pytest.approx(0.0)
     assert (oracle["ks"], oracle["image_auroc"], oracle["pixel_auroc"], oracle["aupro"]) == ([1e-2], 1.0, 0.9, 0.7)
     assert kselect.oracle_share(0.8, 0.7, 0.9) == pytest.approx(-1.0)
+    # Chapter 7's coin: the same AUROC at two k, different in the last bit; no share of a gain of 1e-16.
+    assert 0.9012500000000001 - 0.90125 > 0
+    assert kselect.oracle_share(0.90125, 0.89875, 0.9012500000000001) is None
 
 
 def test_the_default_criterion_is_what_the_validation_rule_picks():

@@ -157,7 +157,7 @@ def describe_choice(rows: list[dict], default: str) -> str:
            f"within {TIE} of another criterion, it has the better worst category "
            f"({summary[chosen]['worst']:.3f})")
     share = (summary[chosen]["image_auroc"] - fixed) / (oracle - fixed) if oracle > fixed else None
-    recovered = "" if share is None else f", {100 * share:.0f} % of the best k's gain over k = {PAPER_K:g}"
+    recovered = "" if share is None else f"; its choices recover {100 * share:.0f} % of the best k's gain over k = {PAPER_K:g}"
     verdict = (f"It is the default of `--k auto`." if chosen == default else
                f"The default of `--k auto` is {default}: the library no longer follows its measurement.")
     return (f"On the validation draw ({len(categories)} categories x {len(seeds)} seeds), the mean image AUROC at "

@@ -118,3 +118,64 @@ def default_agrees(summary: dict, default: str) -> tuple[dict, bool]:
     """The mean image AUROC of each criterion's choices, and whether ``default``'s is the highest (ties agree)."""
     means = {criterion: summary[criterion]["image_auroc"]["auto"] for criterion in summary}
     return means, means[default] >= max(means.values())
+
+
+DSM_HEADER = ["category", "dsm's k", "image AUROC there", "lowest loss ratio [k]", "ratio at the labels' best k",
+              "labels' best k", "image AUROC there"]
+
+
+def dsm_rows(comparisons: dict) -> list[dict]:
+    """Per category, the ``dsm`` criterion's evidence beside the test: where the network beats the Gaussian most.
+
+    ``ratios`` is the model's held-out DSM loss over the Gaussian's at every
+    k, the mean over the seeds (k where a seed's ratio is None are left
+    out); ``lowest`` its smallest value and ``lowest_k`` where; ``ks`` the k
+    dsm chose with each seed and ``image_auroc`` the test's mean there;
+    ``best_k`` and ``best_auroc`` the test's best k by image AUROC (the
+    oracle row) and ``at_best`` the ratio there.
+    """
+    rows = []
+    for key, comparison in comparisons.items():
+        per_k = {}
+        for choice in comparison["choices"]:
+            for k, scores in choice.candidates.items():
+                per_k.setdefault(k, []).append(scores.get("dsm_ratio"))
+        ratios = {k: float(np.mean(v)) for k, v in sorted(per_k.items()) if None not in v}
+        auto, oracle = _auto_row(comparison, "dsm"), comparison["rows"][-1]
+        lowest_k = min(ratios, key=ratios.get) if ratios else None
+        rows.append({"category": key, "ks": auto["ks"], "image_auroc": auto["image_auroc"], "ratios": ratios,
+                     "lowest": ratios.get(lowest_k), "lowest_k": lowest_k, "best_k": oracle["ks"][0],
+                     "best_auroc": comparison["sweep"][oracle["ks"][0]]["image_auroc"],
+                     "at_best": ratios.get(oracle["ks"][0])})
+    return rows
+
+
+def dsm_table(rows: list[dict]) -> list[list[str]]:
+    """:func:`dsm_rows` as the cells of :data:`DSM_HEADER` (AUROC in %)."""
+    def ratio(value):
+        return "" if value is None else f"{value:.2f}"
+
+    return [[r["category"], ", ".join(f"{k:g}" for k in r["ks"]), _pct(r["image_auroc"]),
+             "" if r["lowest"] is None else f"{r['lowest']:.2f} [{r['lowest_k']:g}]", ratio(r["at_best"]), f"{r['best_k']:g}",
+             _pct(r["best_auroc"])] for r in rows]
+
+
+def describe_dsm(rows: list[dict]) -> str:
+    """:func:`dsm_rows` in words: where the network beats the Gaussian, and where dsm's k lies against the labels' best."""
+    if not rows:
+        return "No category to describe."
+    names = lambda some: ", ".join(r["category"].split("/")[-1] for r in some) or "none"  # noqa: E731
+    beats = [r for r in rows if r["lowest"] is not None and r["lowest"] < 1]
+    rest = [r["lowest"] for r in rows if r["lowest"] is not None and r["lowest"] >= 1]
+    choices = [(k, r["best_k"]) for r in rows for k in r["ks"]]
+    larger, same = sum(k > best for k, best in choices), sum(k == best for k, best in choices)
+    worse = [r for r in rows if r["best_auroc"] - r["image_auroc"] > 0.05]
+    text = (f"The network's held-out denoising loss is below the Gaussian's at some k in {len(beats)} of {len(rows)} "
+            f"categories ({names(beats)})")
+    if rest:
+        text += f"; in the others it is at best {min(rest):.2f} to {max(rest):.2f} times the Gaussian's"
+    text += (f". dsm chose a larger k than the labels' best in {larger} of {len(choices)} choices and the same k in "
+             f"{same}; it lost more than 0.05 of image AUROC to the labels' best k in {names(worse)}: mean "
+             f"{np.mean([r['image_auroc'] for r in rows]):.3f} at its choices against "
+             f"{np.mean([r['best_auroc'] for r in rows]):.3f} at the best k.")
+    return text

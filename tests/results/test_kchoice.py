@@ -94,6 +94,6 @@ def test_the_sentence_says_the_means_and_the_pick(rows):
     assert "pseudo 0.825, dsm 0.725, uniformity 0.675; at k = 0.001 it is 0.725" in text
     assert "best k on that draw's labels 0.875" in text
     # (0.825 - 0.725) / (0.875 - 0.725) = 2/3.
-    assert "The rule picks pseudo (the next criterion is 0.100 below" in text and "67 % of the best k's gain" in text
+    assert "The rule picks pseudo (the next criterion is 0.100 below" in text and "its choices recover 67 % of the best k's gain" in text
     assert text.endswith("It is the default of `--k auto`.")
     assert "the library no longer follows its measurement" in describe_choice(rows, "dsm")

@@ -74,9 +74,10 @@ def chapter_data(root: str | Path, category: str, out_dir: str | Path) -> tuple[
 
     With ``root`` empty, the bundled categories, written once into
     ``out_dir/bundled_textures`` (``srlib data textures``); with a ``root``, a
-    category must be named.
+    category must be named (its folder's name, or a path to its folder).
     """
     from srlib.data import TEXTURE_CATEGORIES, make_textures
+    from srlib.data.layouts import category_name
 
     if not root:
         root = Path(out_dir) / "bundled_textures"
@@ -85,7 +86,7 @@ def chapter_data(root: str | Path, category: str, out_dir: str | Path) -> tuple[
         return root, [category] if category else list(TEXTURE_CATEGORIES)
     if not category:
         raise SrlibError(f"name the category of {root} to run (category = ...), or leave root empty for the bundled data")
-    return Path(root), [category]
+    return Path(root), [category_name(root, category)]  # a path to the folder (tab completion's) names it too
 
 
 def plan_runs(dataset: str, root: str | Path, categories: list[str], out_dir: str | Path, evaluation: EvalConfig,

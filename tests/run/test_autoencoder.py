@@ -58,8 +58,9 @@ def test_a_shipped_model_is_used_for_its_own_recipe_only(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("category", TEXTURE_CATEGORIES)
-def test_the_shipped_autoencoders_evaluate_to_their_recorded_metrics(textures_root, category):
+def test_the_shipped_autoencoders_evaluate_to_their_recorded_metrics(textures_root):
+    """One category's three (the book's chapter 4 checks all fifteen: tests/chapters/test_chapters_part2.py)."""
+    category = "grass"
     images = category_images(textures_root, category, 128)
     for seed in SEEDS:
         path, info = shipped_ae(WEIGHTS, chapter4_recipe(category, seed))

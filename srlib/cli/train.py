@@ -15,7 +15,7 @@ Train a score U-Net on the good images of one category, or of a plain folder (--
 Presets: 'paper' is the authors' schedule (width 64, 192 px, batch 16, AdamW
 lr 1e-4, 3000 epochs, lr x0.1 at epochs 1000 and 2000 on MVTec AD, EMA 0.9999,
 seed 7777, k ~ U(1e-5, 1)): hours on a GPU, days on a CPU. 'cpu' is a small
-model (width 16, 128 px, 25 epochs, k ~ U(1e-5, 0.03): trained where it is
+model (width 16, 128 px, 25 epochs in batches of 4, k ~ U(1e-5, 0.03): trained where it is
 evaluated) that learns the bundled data in minutes on a laptop. Options below
 override the preset.
 

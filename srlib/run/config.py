@@ -238,17 +238,18 @@ class TrainConfig:
 # The cpu preset, chosen by measurement on the bundled data (the learning
 # curves are on the book's Performance page): at 64 px the coin is learnt
 # slowly and its small defects shrink to a pixel or two, so 128 px; 25 epochs
-# there cost about what 100 do at 64 px. A smaller batch with a larger lr
-# learnt no faster per image, and bf16 is slower than fp32 at this width on a
-# CPU. No lr drops in so short a schedule. Training draws k ~ U(1e-5, 0.03):
-# the range the k-range study chose by its stated rule (benchmarks/k_range_study.py,
-# srlib.results.study.choose; chapter 3 shows it). The paper's U(1e-5, 1) would
-# spend 97 % of so short a schedule at k > 0.03, far above the evaluation's 1e-3.
+# there cost about what 100 do at 64 px. bf16 is slower than fp32 at this width
+# on a CPU. No lr drops in so short a schedule. Training draws k ~ U(1e-5, 0.03)
+# in batches of 4 (500 steps): the recipe the k-range study chose by its stated
+# rule (benchmarks/k_range_study.py, srlib.results.study.choose; chapter 3 shows
+# it). The paper's U(1e-5, 1) would spend 97 % of so short a schedule at
+# k > 0.03, far above the evaluation's 1e-3; batches of 16 (125 steps) left the
+# network under-trained at the same cost.
 CPU_PRESET = dict(
     epochs=25,
     image_size=128,
     width=16,
-    batch_size=16,
+    batch_size=4,
     lr=1e-3,
     milestones=(),
     k_max=0.03,

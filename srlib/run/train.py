@@ -30,7 +30,7 @@ the losses are brought to the host (and checked) every ``SYNC_EVERY`` steps
 and at the end of an epoch. ``python -m srlib.bench`` measures the step
 against a plainly written one.
 
-The ``cpu`` preset (width 16, 128 px, 25 epochs = 125 steps of 16) trains one
+The ``cpu`` preset (width 16, 128 px, 25 epochs = 500 steps of 4) trains one
 bundled category in minutes on a CPU; the learning curves behind it are on
 the book's Performance page, and the book's models trained with it (with their
 metrics) in ``notebooks/weights``.

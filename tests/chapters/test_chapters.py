@@ -118,10 +118,16 @@ def test_chapter3_training_range_numbers_are_the_closed_forms_and_the_study(chap
     # The Gaussian's loss falls with k, so small k holds more of the objective than of the steps.
     assert r["objective_share_paper"] > r["share_below_paper_k"]
     with open(Path(__file__).parents[2] / "notebooks" / "weights" / "k_range_study.csv", newline="") as file:
-        rows = [row for row in csv.DictReader(file) if row["split"] == "test" and float(row["k"]) == 1e-3]
-    paper = [float(row["image_auroc"]) for row in rows if float(row["k_max"]) == 1.0 and row["epochs"] == "25"]
-    chosen = [float(row["image_auroc"]) for row in rows if float(row["k_max"]) == cpu.k_max
-              and row["k_draw"] == cpu.k_draw and int(row["epochs"]) == cpu.epochs and int(row["width"]) == cpu.width]
-    assert r["study_paper_range_auroc"] == pytest.approx(np.mean(paper))
-    assert r["study_chosen_auroc"] == pytest.approx(np.mean(chosen))
+        rows = [row for row in csv.DictReader(file) if float(row["k"]) == 1e-3]
+
+    def auroc(split, k_max, batch):  # rows written before batch_size was a column trained in batches of 16
+        return [float(row["image_auroc"]) for row in rows if row["split"] == split and float(row["k_max"]) == k_max
+                and row["k_draw"] == cpu.k_draw and int(row["epochs"]) == cpu.epochs
+                and int(row["width"]) == cpu.width and int(row["batch_size"] or 16) == batch]
+
+    assert r["study_paper_range_auroc"] == pytest.approx(np.mean(auroc("test", 1.0, 16)))
+    assert r["study_chosen_auroc"] == pytest.approx(np.mean(auroc("test", cpu.k_max, cpu.batch_size)))
+    assert r["study_chosen_batch"] == cpu.batch_size
+    assert r["study_chosen_validation"] == pytest.approx(np.mean(auroc("validation", cpu.k_max, cpu.batch_size)))
+    assert r["study_batch16_validation"] == pytest.approx(np.mean(auroc("validation", cpu.k_max, 16)))
     assert r["cpu_preset_is_chosen"] == "is"

@@ -57,8 +57,9 @@ def test_chapter4_reports_every_category_method_and_metric_over_seeds(chapter_re
             for metric in METRICS:
                 values = r["results"][category][method][metric]
                 assert len(values) == len(seeds) and all(0 <= v <= 1 for v in values), (category, method, metric)
-        steps = CPU_PRESET["epochs"] * 5  # 80 images in batches of 16
-        assert f"{steps} steps of batch 16" in r["budget"][category]
+        batch = CPU_PRESET["batch_size"]
+        steps = CPU_PRESET["epochs"] * -(-80 // batch)  # 80 training images, the last batch kept
+        assert f"{steps} steps of batch {batch}" in r["budget"][category]
 
 
 def test_chapter4_spr_is_the_shipped_model_evaluated_as_srlib_evaluate_does(chapter_records):

@@ -1,0 +1,212 @@
+"""Defect types that escape at the paper's k, the k of the sweep that finds them, and why (chapter 5).
+
+A defect type *escapes* at ``k`` when the image AUROC of the good test images
+against that type alone is below :data:`POOR` there (:func:`escapes`). Why
+another k finds it is a matter of the noise: at time ``k`` the perturbation's
+standard deviation is ``sigma_k`` (:func:`srlib.method.sde.marginal_std`), in
+the images' units ([-1, 1], so one grey level of 255 is 2/255). A defect whose
+change is smaller than ``sigma_k`` is buried in the noise; one far above it
+stands out at any k, and what then decides is how much restoration error the
+good images themselves carry, which grows with ``sigma_k**2``.
+:func:`masked_contrast` measures a defect's change, :func:`mean_scores` the
+good and the defective images' scores at a k, and :func:`explain` turns those
+numbers into a sentence.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from srlib.run.sweeps import ALL
+
+POOR = 0.8  # image AUROC of a defect type below which it escapes at a k
+GREY = 127.5  # grey levels (of 255) per unit of the images' [-1, 1] range
+RING = 4  # px: the surround a region is compared with when the defect-free image is unknown
+
+
+def escapes(rows: list[dict], k: float, threshold: float = POOR) -> list[dict]:
+    """The defect types of one category's sweep ``rows`` whose image AUROC at ``k`` is below ``threshold``.
+
+    ``rows`` are :func:`srlib.run.sweeps.sweep_rows` of one category; ``k`` a
+    k of their grid. Each escape is ``{"defect", "at_k", "best_k", "best",
+    "found"}``: the AUROC at ``k``, the grid's first maximum (smallest k on a
+    tie) and its AUROC, and whether that reaches ``threshold``. In the order
+    of the defect names.
+    """
+    out = []
+    for defect in sorted({r["subset"] for r in rows} - {ALL}):
+        curve = sorted((r for r in rows if r["subset"] == defect), key=lambda r: r["k"])
+        values = [r["image_auroc"] for r in curve]
+        at_k = next(r["image_auroc"] for r in curve if r["k"] == k)
+        if at_k < threshold:
+            best = int(np.argmax(values))
+            out.append({"defect": defect, "at_k": at_k, "best_k": curve[best]["k"], "best": values[best],
+                        "found": values[best] >= threshold})
+    return out
+
+
+def masked_contrast(image: np.ndarray, mask: np.ndarray, clean: np.ndarray | None = None, ring: int = RING) -> float:
+    """How much a defect changes the image inside its ``mask``, in the image's units.
+
+    ``image`` (and ``clean``) are (H, W) or (H, W, C) arrays, ``mask`` an (H,
+    W) boolean array. With the defect-free ``clean`` image: the mean absolute
+    difference over the mask's pixels and the channels. Without it: the
+    absolute difference between the mean inside the mask and the mean of the
+    ``ring`` px around it, averaged over the channels.
+    """
+    from scipy.ndimage import binary_dilation
+
+    image = np.asarray(image, np.float64).reshape(*mask.shape, -1)
+    if clean is not None:
+        return float(np.abs(image - np.asarray(clean, np.float64).reshape(image.shape))[mask].mean())
+    around = binary_dilation(mask, iterations=ring) & ~mask
+    return float(np.abs(image[mask].mean(axis=0) - image[around].mean(axis=0)).mean())
+
+
+def mean_scores(scores, labels, defects, defect: str) -> tuple[float, float]:
+    """The mean anomaly score of the good images and of the images of ``defect`` (one evaluation's ``scores``)."""
+    scores, labels, defects = np.asarray(scores, np.float64), np.asarray(labels), np.asarray(defects)
+    return float(scores[labels == 0].mean()), float(scores[defects == defect].mean())
+
+
+def _levels(value: float) -> str:
+    return f"{value * GREY:.1f}"
+
+
+def explain(category: str, escape: dict, contrast: float, k: float, sigma_at: float, sigma_best: float,
+            scores: dict | None = None, others: dict | None = None, threshold: float = POOR) -> str:
+    """Why ``escape`` (an item of :func:`escapes`) is poorly found at ``k`` and found, or not, at its best k.
+
+    ``contrast`` is the defect type's mean :func:`masked_contrast` and
+    ``sigma_at`` / ``sigma_best`` the noise's ``sigma_k`` at ``k`` and at the
+    best k, all in the images' units (the sentence gives them in grey levels).
+    ``scores`` ``{k: (good, defect)}`` holds :func:`mean_scores` at both k;
+    ``others`` ``{method: image AUROC at k}`` the other methods' (chapter 4),
+    to say whether the defect escapes every method.
+    """
+    defect, best_k, at_k, best = escape["defect"], escape["best_k"], escape["at_k"], escape["best"]
+    text = f"{category}, {defect}: image AUROC {at_k:.2f} at k = {k:g}"
+    if others:
+        finders = [m for m, v in others.items() if v >= threshold]
+        listed = ", ".join(f"{m} {v:.2f}" for m, v in others.items())
+        text += (f" ({listed} there: {' and '.join(finders)} find{'s' if len(finders) == 1 else ''} it)" if finders
+                 else f" ({listed} there: it escapes every method)")
+    text += (f"; best {best:.2f} at k = {best_k:g}. " if escape["found"]
+             else f"; no k of the grid finds it (best {best:.2f}, at k = {best_k:g}). ")
+    text += (f"Its change inside the mask, {_levels(contrast)} grey levels, is {contrast / sigma_at:.1f} times the "
+             f"noise at k = {k:g} (sigma_k = {_levels(sigma_at)} levels)")
+    if best_k == k:
+        return text + "."
+    text += f" and {contrast / sigma_best:.1f} times the noise at k = {best_k:g} ({_levels(sigma_best)} levels): "
+    below_at, below_best = contrast < sigma_at, contrast < sigma_best
+    ratio = ""
+    if scores:
+        (good_at, bad_at), (good_best, bad_best) = scores[k], scores[best_k]
+        ratio = (f" (its images score {bad_best / good_best:.2f} times the good images' mean at k = {best_k:g}, "
+                 f"{bad_at / good_at:.2f} times at k = {k:g})")
+    if not escape["found"]:
+        if below_best:
+            return text + "the noise buries it at every k up to its best, so no k separates it" + ratio + "."
+        return (text + "the noise does not hide it, yet at no k does the restoration error single it out"
+                + ratio + ".")
+    if best_k < k:
+        if below_at and not below_best:
+            return (text + f"at k = {k:g} the noise is larger than the change, so the perturbation buries it and the "
+                    f"restoration undoes both alike; at k = {best_k:g} the change stands above the noise" + ratio + ".")
+        growth = (sigma_at / sigma_best) ** 2
+        rise = ""
+        if scores:
+            rise = (f": the good images' mean score rises {good_at / good_best:.0f} times, the defect images' "
+                    f"{bad_at / bad_best:.0f} times")
+        return (text + "the noise hides it at neither k. What changes is the good images' restoration error, which "
+                f"grows with sigma_k squared ({growth:.0f} times from k = {best_k:g} to {k:g}){rise}; with less "
+                "noise the good images are restored almost exactly and the defect stands out" + ratio + ".")
+    if below_best and not below_at:
+        return (text + f"at k = {k:g} the network sees a clean change, larger than the noise, which it keeps as part "
+                f"of the image; at k = {best_k:g} the noise reaches the change and the restoration replaces it with "
+                "what the good images look like" + ratio + ".")
+    if below_at:
+        return (text + f"the noise buries it at k = {k:g} already; at k = {best_k:g} the restoration redraws the "
+                "region as a whole from what it learnt of the good images" + ratio + ".")
+    return (text + f"it stands above the noise at both k; at k = {best_k:g} the noise wipes out structure finer than "
+            f"{_levels(sigma_best)} levels, which the restoration redraws from what it learnt of the good images, so "
+            f"a smooth change the network kept at k = {k:g} is undone" + ratio + ".")
+
+
+def _bundled_pair(path: str, category: str, defect: str, seed: int):
+    """The defect-free crop and the image of a bundled test file, or None if ``path`` is not that sample."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from srlib.data.textures import TEXTURE_CATEGORIES, texture_sample
+
+    if category not in TEXTURE_CATEGORIES or not Path(path).stem.isdigit():
+        return None
+    clean, image, mask = texture_sample(category, "test", defect, int(Path(path).stem), seed)
+    with Image.open(path) as written:
+        if not np.array_equal(np.asarray(written), image):
+            return None
+    return clean, image, mask
+
+
+def defect_contrasts(test, category: str = "", seed: int = 0) -> dict[str, float]:
+    """The mean :func:`masked_contrast` of each defect type of a test split, in the images' units.
+
+    ``test`` is a :func:`srlib.data.folder_dataset`. A file that is the
+    bundled ``category``'s sample (``srlib data textures`` with ``seed``) is
+    compared with its defect-free crop; any other with the surround of its
+    mask, at the split's image size.
+    """
+    import torch.nn.functional as F
+
+    found = {}
+    for i, (label, defect) in enumerate(zip(test.labels, test.defects)):
+        if not label:
+            continue
+        pair = _bundled_pair(test.paths[i], category, defect, seed) if category else None
+        if pair is not None:
+            clean, image, mask = pair
+            value = masked_contrast(image / GREY - 1, mask, clean / GREY - 1)
+        else:
+            item = test[i]
+            image = item["image"].permute(1, 2, 0).numpy()
+            mask = F.interpolate(item["mask"][None].float(), size=image.shape[:2], mode="nearest")[0, 0].numpy() > 0.5
+            value = masked_contrast(image, mask)
+        found.setdefault(defect, []).append(value)
+    return {defect: float(np.mean(values)) for defect, values in sorted(found.items())}
+
+
+def category_escapes(category: str, rows: list[dict], sweep: dict, test, k: float, sde, others: dict | None = None,
+                     bundled: bool = False, threshold: float = POOR) -> list[dict]:
+    """:func:`escapes` of one category, each with its numbers and :func:`explain`'s sentence.
+
+    ``sweep`` is the category's ``{k: EvalResult}``, ``test`` its test split,
+    ``sde`` the model's schedule (``model.sde``); ``others`` chapter 4's
+    ``{method: {defect: image AUROC}}`` of the other methods for this category
+    (or None); ``bundled``: the test split is the bundled data (its defect-free
+    crops are known). Each item adds ``contrast``, ``sigma_at``, ``sigma_best``,
+    ``scores``, ``others`` and ``sentence``.
+    """
+    found = escapes(rows, k, threshold)
+    contrasts = defect_contrasts(test, category if bundled else "") if found else {}
+    for escape in found:
+        defect, best_k = escape["defect"], escape["best_k"]
+        scores = {at: mean_scores(sweep[at].scores.numpy(), test.labels, test.defects, defect) for at in {k, best_k}}
+        theirs = {m: v[defect] for m, v in (others or {}).items() if defect in v} or None
+        escape.update(contrast=contrasts[defect], sigma_at=float(sde.marginal_std(float(k))),
+                      sigma_best=float(sde.marginal_std(float(best_k))), scores=scores, others=theirs)
+        escape["sentence"] = explain(category, escape, escape["contrast"], k, escape["sigma_at"],
+                                     escape["sigma_best"], scores, theirs, threshold)
+    return found
+
+
+def escape_table(found: dict[str, list[dict]], k: float) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the chapter's table: ``found`` is ``{category: category_escapes(...)}``."""
+    header = ["category", "defect", f"AUROC at k = {k:g}", "best k", "AUROC there", "change (grey levels)",
+              f"sigma_k at {k:g}", "sigma_k at best k", "other methods at k (chapter 4)"]
+    rows = [[category, e["defect"], f"{e['at_k']:.3f}", f"{e['best_k']:g}", f"{e['best']:.3f}",
+             _levels(e["contrast"]), _levels(e["sigma_at"]), _levels(e["sigma_best"]),
+             ", ".join(f"{m} {v:.3f}" for m, v in e["others"].items()) if e["others"] else "not compared"]
+            for category, items in found.items() for e in items]
+    return header, rows

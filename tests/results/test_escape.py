@@ -1,0 +1,86 @@
+"""Defect types that escape at k, the k that finds them and why (srlib.results.escape), on hand-worked numbers."""
+
+import numpy as np
+import pytest
+
+from srlib.method.sde import marginal_std
+from srlib.results.escape import GREY, POOR, escape_table, escapes, explain, masked_contrast, mean_scores
+from srlib.run.sweeps import ALL
+
+GRID = (1e-5, 1e-4, 1e-3, 1e-2)
+
+
+def rows(subset, values):
+    return [{"subset": subset, "k": k, "image_auroc": v} for k, v in zip(GRID, values)]
+
+
+def test_escapes_are_the_defect_types_below_the_threshold_at_k():
+    sweep = rows(ALL, (0.5, 0.5, 0.5, 0.5)) + rows("scratch", (0.99, 0.9, 0.7, 0.6))[::-1] \
+        + rows("hole", (1.0, 1.0, 1.0, 1.0)) + rows("stain", (0.6, 0.65, 0.65, 0.5))
+    assert POOR == 0.8
+    assert escapes(sweep, 1e-3) == [
+        {"defect": "scratch", "at_k": 0.7, "best_k": 1e-5, "best": 0.99, "found": True},
+        {"defect": "stain", "at_k": 0.65, "best_k": 1e-4, "best": 0.65, "found": False}]  # a tie: the smaller k
+    assert escapes(rows("hole", (1.0,) * 4), 1e-3) == []
+
+
+def test_contrast_against_the_clean_image_or_the_surround():
+    clean = np.zeros((10, 10))
+    image = clean.copy()
+    mask = np.zeros((10, 10), bool)
+    mask[4:6, 4:6] = True
+    image[4:6, 4:6] = [[0.2, 0.4], [0.2, 0.4]]  # mean |change| 0.3
+    assert masked_contrast(image, mask, clean) == pytest.approx(0.3)
+    # Without the clean image: |mean inside (0.3) - mean of the ring around (0)|, channels averaged.
+    assert masked_contrast(image, mask, ring=2) == pytest.approx(0.3)
+    both = np.stack([image, image + 1.0], axis=-1)  # a second channel, brighter everywhere: same difference
+    assert masked_contrast(both, mask) == pytest.approx(0.3)
+
+
+def test_mean_scores_of_the_good_and_of_one_defect():
+    assert mean_scores([1, 3, 10, 20, 7], [0, 0, 1, 1, 1], ["good", "good", "a", "a", "b"], "a") == (2.0, 15.0)
+
+
+def test_a_defect_found_with_less_noise_is_explained_by_the_good_images_error():
+    # sigma_k at 1e-3 and 1e-5 for the paper's base 25: 0.0317 and 0.00317 (4.0 and 0.4 grey levels).
+    at, best = marginal_std(1e-3, 25.0), marginal_std(1e-5, 25.0)
+    assert (at * GREY, best * GREY) == (pytest.approx(4.04, abs=0.01), pytest.approx(0.404, abs=0.001))
+    escape = {"defect": "scratch", "at_k": 0.7, "best_k": 1e-5, "best": 0.99, "found": True}
+    # 40 grey levels: 9.9 times the noise at 1e-3, 99.2 at 1e-5 (sigma_k^2: 0.006458 / 0.0000644 = 100.3 times).
+    contrast = 40 / GREY
+    scores = {1e-3: (100.0, 110.0), 1e-5: (1.0, 2.0)}
+    text = explain("cup", escape, contrast, 1e-3, at, best, scores, {"AE": 0.6, "PCA": 0.9})
+    assert text.startswith("cup, scratch: image AUROC 0.70 at k = 0.001 (AE 0.60, PCA 0.90 there: PCA finds it); "
+                           "best 0.99 at k = 1e-05. Its change inside the mask, 40.0 grey levels, is 9.9 times the "
+                           "noise at k = 0.001 (sigma_k = 4.0 levels) and 99.2 times the noise at k = 1e-05 (0.4 "
+                           "levels): the noise hides it at neither k.")
+    # sigma_k squared grows 100 times; the scores 100 and 55 times; ratios 2.00 and 1.10.
+    assert ("(100 times from k = 1e-05 to 0.001): the good images' mean score rises 100 times, the defect images' "
+            "55 times;") in text
+    assert "score 2.00 times the good images' mean at k = 1e-05, 1.10 times at k = 0.001" in text
+
+
+@pytest.mark.parametrize("contrast, best_k, found, says", [
+    (3.0, 1e-5, True, "at k = 0.001 the noise is larger than the change"),  # 3 levels: under 4.0, over 0.4
+    (10.0, 1e-2, True, "at k = 0.01 the noise reaches the change"),  # 10 levels: over 4.0, under 13.0
+    (20.0, 1e-2, True, "it stands above the noise at both k"),
+    (2.0, 1e-2, True, "the noise buries it at k = 0.001 already"),
+    (20.0, 1e-4, False, "no k of the grid finds it"),
+    (20.0, 1e-4, False, "the noise does not hide it, yet at no k does the restoration error single it out"),
+    (10.0, 1e-2, False, "the noise buries it at every k up to its best"),
+])
+def test_each_case_follows_from_the_numbers(contrast, best_k, found, says):
+    escape = {"defect": "stain", "at_k": 0.6, "best_k": best_k, "best": 0.9 if found else 0.7, "found": found}
+    text = explain("coin", escape, contrast / GREY, 1e-3, marginal_std(1e-3, 25.0), marginal_std(best_k, 25.0))
+    assert says in text
+    assert "escapes every method" not in text and "chapter" not in text
+
+
+def test_every_method_missing_it_is_said_and_the_table_lists_it():
+    escape = {"defect": "stain", "at_k": 0.6, "best_k": 1e-3, "best": 0.6, "found": False}
+    text = explain("coin", escape, 0.1, 1e-3, 0.03, 0.03, others={"AE": 0.4, "PCA": 0.5})
+    assert "(AE 0.40, PCA 0.50 there: it escapes every method)" in text and text.endswith("levels).")
+    escape.update(contrast=0.1, sigma_at=0.03, sigma_best=0.03, others=None)
+    header, table = escape_table({"coin": [escape]}, 1e-3)
+    assert len(header) == len(table[0]) == 9
+    assert table == [["coin", "stain", "0.600", "0.001", "0.600", "12.8", "3.8", "3.8", "not compared"]]

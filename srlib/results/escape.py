@@ -15,6 +15,8 @@ numbers into a sentence.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from srlib.run.sweeps import ALL
@@ -177,11 +179,12 @@ def defect_contrasts(test, category: str = "", seed: int = 0) -> dict[str, float
     return {defect: float(np.mean(values)) for defect, values in sorted(found.items())}
 
 
-def category_escapes(category: str, rows: list[dict], sweep: dict, test, k: float, sde, others: dict | None = None,
+def category_escapes(category: str, rows: list[dict], scores: dict, test, k: float, sde, others: dict | None = None,
                      bundled: bool = False, threshold: float = POOR) -> list[dict]:
     """:func:`escapes` of one category, each with its numbers and :func:`explain`'s sentence.
 
-    ``sweep`` is the category's ``{k: EvalResult}``, ``test`` its test split,
+    ``scores`` is the category's ``{k: image scores}`` (of its sweep's
+    evaluations, in the order of ``test``, its test split),
     ``sde`` the model's schedule (``model.sde``); ``others`` chapter 4's
     ``{method: {defect: image AUROC}}`` of the other methods for this category
     (or None); ``bundled``: the test split is the bundled data (its defect-free
@@ -192,21 +195,60 @@ def category_escapes(category: str, rows: list[dict], sweep: dict, test, k: floa
     contrasts = defect_contrasts(test, category if bundled else "") if found else {}
     for escape in found:
         defect, best_k = escape["defect"], escape["best_k"]
-        scores = {at: mean_scores(sweep[at].scores.numpy(), test.labels, test.defects, defect) for at in {k, best_k}}
+        means = {at: mean_scores(scores[at], test.labels, test.defects, defect) for at in {k, best_k}}
         theirs = {m: v[defect] for m, v in (others or {}).items() if defect in v} or None
         escape.update(contrast=contrasts[defect], sigma_at=float(sde.marginal_std(float(k))),
-                      sigma_best=float(sde.marginal_std(float(best_k))), scores=scores, others=theirs)
+                      sigma_best=float(sde.marginal_std(float(best_k))), scores=means, others=theirs)
         escape["sentence"] = explain(category, escape, escape["contrast"], k, escape["sigma_at"],
-                                     escape["sigma_best"], scores, theirs, threshold)
+                                     escape["sigma_best"], means, theirs, threshold)
     return found
 
 
-def escape_table(found: dict[str, list[dict]], k: float) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the chapter's table: ``found`` is ``{category: category_escapes(...)}``."""
-    header = ["category", "defect", f"AUROC at k = {k:g}", "best k", "AUROC there", "change (grey levels)",
-              f"sigma_k at {k:g}", "sigma_k at best k", "other methods at k (chapter 4)"]
+def escape_table(found: dict[str, list[dict]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of chapter 5's table: ``found`` is ``{category: category_escapes(...)}``."""
+    header = ["category", "defect", "AUROC at k", "best k", "AUROC there", "change (grey levels)",
+              "sigma_k at k (levels)", "sigma_k at best k", "other methods at k (chapter 4)"]
     rows = [[category, e["defect"], f"{e['at_k']:.3f}", f"{e['best_k']:g}", f"{e['best']:.3f}",
              _levels(e["contrast"]), _levels(e["sigma_at"]), _levels(e["sigma_best"]),
              ", ".join(f"{m} {v:.3f}" for m, v in e["others"].items()) if e["others"] else "not compared"]
             for category, items in found.items() for e in items]
     return header, rows
+
+
+def describe_escapes(found: dict[str, list[dict]], ks: dict[str, float], threshold: float = POOR) -> list[str]:
+    """Chapter 5's lines: each escape's sentence, or that a category (or every category) has none at its k."""
+    if not any(found.values()):
+        return [f"No defect type of any category has an image AUROC below {threshold:g} at "
+                + ", ".join(sorted({f"k = {k:g}" for k in ks.values()})) + ": none escapes."]
+    return [e["sentence"] for items in found.values() for e in items] + [
+        f"{category}: every defect type has an image AUROC of at least {threshold:g} at k = {ks[category]:g}."
+        for category, items in found.items() if not items]
+
+
+def others_at(notebook: str | Path, k: float, own: str = "SPR") -> dict:
+    """Chapter 4's ``per_defect`` ``{category: {method: {defect: image AUROC}}}``, without SPR, if it ran at ``k``.
+
+    ``notebook`` is chapter 4's executed copy. Its ``k`` is the parameters
+    cell's value, or the one papermill injected; a missing file, or another
+    ``k``, gives ``{}`` (nothing to compare with).
+    """
+    import ast
+    import json
+
+    from srlib.notebook.records import read_records
+
+    path = Path(notebook)
+    if not str(notebook) or not path.is_file():
+        return {}
+    executed = json.loads(path.read_text())
+    given = {}
+    for cell in executed["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            for statement in ast.parse("".join(cell["source"])).body:
+                if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+                    given[getattr(statement.targets[0], "id", "")] = ast.literal_eval(statement.value)
+    given.update(executed.get("metadata", {}).get("papermill", {}).get("parameters", {}))
+    if given.get("k") != k:
+        return {}
+    return {category: {m: v for m, v in methods.items() if m != own}
+            for category, methods in read_records(executed).get("per_defect", {}).items()}

@@ -13,6 +13,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
 from srlib.data import TEXTURE_CATEGORIES, folder_dataset
+from srlib.results.escape import POOR, escapes
 from srlib.run.autoencoder import ae_name
 from srlib.run.config import CPU_PRESET
 from srlib.run.pretrained import weights_name
@@ -143,6 +144,22 @@ def test_chapter5_result_files_agree_with_the_maps_the_chapter_showed(chapter5_r
         assert [float(row["image_auroc"]) for row in rows] == pytest.approx(r["sweep_image_auroc"][category])
         best = max(range(len(rows)), key=lambda i: float(rows[i]["image_auroc"]))
         assert r["region"][category]["best_k"] == float(rows[best]["k"])
+
+
+def test_chapter5_escapes_are_the_sweeps_defect_types_below_poor_beside_chapter4(chapter5_runs, chapter_records):
+    r, folders, _ = chapter5_runs
+    per_defect = chapter_records(CH4)["per_defect"]
+    assert sorted(r["escapes"]) == sorted(TEXTURE_CATEGORIES)
+    for category, folder in folders.items():
+        with open(folder / K_SWEEP, newline="") as file:
+            rows = [dict(row, k=float(row["k"]), image_auroc=float(row["image_auroc"])) for row in csv.DictReader(file)]
+        recorded = r["escapes"][category]
+        assert [{key: e[key] for key in ("defect", "at_k", "best_k", "best", "found")} for e in recorded] == \
+            escapes(rows, 0.001)
+        for e in recorded:  # chapter 4's AE and PCA at the same k, and the sentence says what they found
+            assert e["others"] == {m: per_defect[category][m][e["defect"]] for m in ("AE", "PCA")}
+            assert e["sentence"].startswith(f"{category}, {e['defect']}: image AUROC {e['at_k']:.2f} at k = 0.001 (AE ")
+            assert ("escapes every method" in e["sentence"]) == all(v < POOR for v in e["others"].values())
 
 
 def test_chapter5_n_ablation_has_seeds_and_its_files(chapter5_runs):

@@ -24,6 +24,8 @@ IDS = [nb.stem for nb in NOTEBOOKS]
 
 # Chapter 5's out_dir in its overridden run, and the results_dir of the chapters that read it.
 SMALL_RESULTS = "<chapter 5's overridden out_dir>"
+# Chapter 4's executed copy in its overridden run, which chapter 5 reads (its AE and PCA per defect type).
+CH4_RUN = "<chapter 4's overridden run>"
 # The parameters each chapter is run with besides its defaults: each differs from its default.
 OVERRIDES = {
     "01_score_is_a_projector": {"sigma": 0.05, "sigmas": [0.02, 0.05, 0.2], "n_points": 500, "n_test": 500},
@@ -32,7 +34,7 @@ OVERRIDES = {
                            "sigma_grid": [25.0]},
     "04_real_images_on_a_laptop": {"categories": ["coin"], "n_seeds": 1, "ae_width": 4, "latent_channels": 2},
     "05_training_on_mvtec": {"category": "coin", "epochs": 1, "image_size": 32, "width": 8, "k_grid": [0.001, 0.01],
-                             "ablation_seeds": [0], "out_dir": SMALL_RESULTS},
+                             "ablation_seeds": [0], "out_dir": SMALL_RESULTS, "chapter4": CH4_RUN},
     "06_results": {"results_dir": SMALL_RESULTS},
     "07_choosing_k": {"results_dir": SMALL_RESULTS, "seed": 1, "n_seeds": 1},
 }
@@ -96,7 +98,9 @@ def run_overridden(tmp_path_factory):
             for dependency in book.depends_on(path):
                 run(dependency)
             overrides = OVERRIDES.get(path.stem, {"seed": 1})
-            parameters = {k: str(folder / "results") if v == SMALL_RESULTS else v for k, v in overrides.items()}
+            placeholders = {SMALL_RESULTS: str(folder / "results"),
+                            CH4_RUN: str(folder / "04_real_images_on_a_laptop.ipynb")}
+            parameters = {k: placeholders.get(v, v) if isinstance(v, str) else v for k, v in overrides.items()}
             out = folder / path.name
             with pytest.MonkeyPatch.context() as env:
                 for key, val in book.kernel_env().items():

@@ -1,10 +1,13 @@
 """Defect types that escape at k, the k that finds them and why (srlib.results.escape), on hand-worked numbers."""
 
+import json
+
 import numpy as np
 import pytest
 
 from srlib.method.sde import marginal_std
-from srlib.results.escape import GREY, POOR, escape_table, escapes, explain, masked_contrast, mean_scores
+from srlib.results.escape import (GREY, POOR, describe_escapes, escape_table, escapes, explain, masked_contrast,
+                                  mean_scores, others_at)
 from srlib.run.sweeps import ALL
 
 GRID = (1e-5, 1e-4, 1e-3, 1e-2)
@@ -81,6 +84,36 @@ def test_every_method_missing_it_is_said_and_the_table_lists_it():
     text = explain("coin", escape, 0.1, 1e-3, 0.03, 0.03, others={"AE": 0.4, "PCA": 0.5})
     assert "(AE 0.40, PCA 0.50 there: it escapes every method)" in text and text.endswith("levels).")
     escape.update(contrast=0.1, sigma_at=0.03, sigma_best=0.03, others=None)
-    header, table = escape_table({"coin": [escape]}, 1e-3)
+    escape["sentence"] = text
+    header, table = escape_table({"coin": [escape], "brick": []})
     assert len(header) == len(table[0]) == 9
     assert table == [["coin", "stain", "0.600", "0.001", "0.600", "12.8", "3.8", "3.8", "not compared"]]
+    assert describe_escapes({"coin": [escape], "brick": []}, {"coin": 1e-3, "brick": 1e-3}) == [
+        text, "brick: every defect type has an image AUROC of at least 0.8 at k = 0.001."]
+
+
+def test_no_escape_is_said():
+    assert describe_escapes({"coin": [], "brick": []}, {"coin": 1e-3, "brick": 1e-3}) == [
+        "No defect type of any category has an image AUROC below 0.8 at k = 0.001: none escapes."]
+
+
+def chapter4(tmp_path, k_cell, injected=None):
+    """A made-up executed chapter 4: its parameters cell, papermill's injected values and its per_defect record."""
+    from srlib.notebook.records import PREFIX
+
+    per_defect = {"coin": {"SPR": {"stain": 0.6}, "AE": {"stain": 0.4}, "PCA": {"stain": 0.5}}}
+    record = {"output_type": "display_data", "metadata": {"scrapbook": {"name": "per_defect", "mime_prefix": PREFIX}},
+              "data": {PREFIX + "text/plain": repr(per_defect)}}
+    cells = [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": [f"k = {k_cell}\n", "seed = 0"],
+              "outputs": []},
+             {"cell_type": "code", "metadata": {}, "source": ["record(...)"], "outputs": [record]}]
+    path = tmp_path / "04.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {"papermill": {"parameters": injected or {}}}}))
+    return path
+
+
+def test_chapter_4s_other_methods_are_read_only_at_the_same_k(tmp_path):
+    assert others_at(chapter4(tmp_path, 0.001), 1e-3) == {"coin": {"AE": {"stain": 0.4}, "PCA": {"stain": 0.5}}}
+    assert others_at(chapter4(tmp_path, 0.001), 1e-2) == {}
+    assert others_at(chapter4(tmp_path, 0.001, {"k": 0.01}), 1e-2)["coin"]["AE"] == {"stain": 0.4}  # injected
+    assert others_at(tmp_path / "missing.ipynb", 1e-3) == {} and others_at("", 1e-3) == {}

@@ -75,6 +75,11 @@ def _levels(value: float) -> str:
     return f"{value * GREY:.1f}"
 
 
+def _times(value: float) -> str:
+    """A factor: whole above 10, one decimal below."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
 def explain(category: str, escape: dict, contrast: float, k: float, sigma_at: float, sigma_best: float,
             scores: dict | None = None, others: dict | None = None, threshold: float = POOR) -> str:
     """Why ``escape`` (an item of :func:`escapes`) is poorly found at ``k`` and found, or not, at its best k.
@@ -118,11 +123,11 @@ def explain(category: str, escape: dict, contrast: float, k: float, sigma_at: fl
         growth = (sigma_at / sigma_best) ** 2
         rise = ""
         if scores:
-            rise = (f": the good images' mean score rises {good_at / good_best:.0f} times, the defect images' "
-                    f"{bad_at / bad_best:.0f} times")
+            rise = (f": the good images' mean score rises {_times(good_at / good_best)} times, the defect images' "
+                    f"{_times(bad_at / bad_best)} times")
         return (text + "the noise hides it at neither k. What changes is the good images' restoration error, which "
-                f"grows with sigma_k squared ({growth:.0f} times from k = {best_k:g} to {k:g}){rise}; with less "
-                "noise the good images are restored almost exactly and the defect stands out" + ratio + ".")
+                f"grows with sigma_k squared ({_times(growth)} times from k = {best_k:g} to {k:g}){rise}; with less "
+                "noise the good images are restored more closely and the defect stands out" + ratio + ".")
     if below_best and not below_at:
         return (text + f"at k = {k:g} the network sees a clean change, larger than the noise, which it keeps as part "
                 f"of the image; at k = {best_k:g} the noise reaches the change and the restoration replaces it with "
@@ -132,7 +137,7 @@ def explain(category: str, escape: dict, contrast: float, k: float, sigma_at: fl
                 "region as a whole from what it learnt of the good images" + ratio + ".")
     return (text + f"it stands above the noise at both k; at k = {best_k:g} the noise wipes out structure finer than "
             f"{_levels(sigma_best)} levels, which the restoration redraws from what it learnt of the good images, so "
-            f"a smooth change the network kept at k = {k:g} is undone" + ratio + ".")
+            f"a change the network kept at k = {k:g} is undone" + ratio + ".")
 
 
 def _bundled_pair(path: str, category: str, defect: str, seed: int):

@@ -117,3 +117,10 @@ def test_chapter_4s_other_methods_are_read_only_at_the_same_k(tmp_path):
     assert others_at(chapter4(tmp_path, 0.001), 1e-2) == {}
     assert others_at(chapter4(tmp_path, 0.001, {"k": 0.01}), 1e-2)["coin"]["AE"] == {"stain": 0.4}  # injected
     assert others_at(tmp_path / "missing.ipynb", 1e-3) == {} and others_at("", 1e-3) == {}
+
+
+def test_a_small_factor_keeps_a_decimal():
+    escape = {"defect": "stain", "at_k": 0.74, "best_k": 3e-4, "best": 0.82, "found": True}
+    at, best = marginal_std(1e-3, 25.0), marginal_std(3e-4, 25.0)  # sigma_k^2: 0.006458 / 0.001933 = 3.3 times
+    text = explain("coin", escape, 20 / GREY, 1e-3, at, best, {1e-3: (2.1, 2.2), 3e-4: (1.0, 1.1)})
+    assert "(3.3 times from k = 0.0003 to 0.001): the good images' mean score rises 2.1 times, the defect images' 2.0" in text

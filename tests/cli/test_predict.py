@@ -59,7 +59,8 @@ def plain(textures_root, tmp_path_factory):
 def run(plain, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     assert main(["train", "--images", str(plain / "good"), "--preset", "cpu", "--epochs", str(EPOCHS),
-                 "--image-size", str(SIZE), "--width", str(WIDTH), "--out", str(out), "--no-progress"]) == 0
+                 "--image-size", str(SIZE), "--width", str(WIDTH), "--batch-size", "16", "--out", str(out),
+                 "--no-progress"]) == 0
     return out
 
 

@@ -25,7 +25,7 @@ STEPS = 50  # of the killed run: 10 epochs of the 80 brick images in batches of 
 def train_command(root, out, epochs):
     return [sys.executable, "-m", "srlib", "train", "--dataset", "mvtec", "--root", str(root), "--category", "brick",
             "--preset", "cpu", "--out", str(out), "--epochs", str(epochs), "--image-size", "32", "--width", "8",
-            "--checkpoint-every", "1", "--device", "cpu", "--no-progress"]
+            "--batch-size", "16", "--checkpoint-every", "1", "--device", "cpu", "--no-progress"]
 
 
 def load(path):

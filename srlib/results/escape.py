@@ -1,4 +1,4 @@
-"""Defect types that escape at the paper's k, the k of the sweep that finds them, and why (chapter 5).
+"""Defect types that escape at the paper's k, the k of the sweep that finds them, and why (chapters 5 and 6).
 
 A defect type *escapes* at ``k`` when the image AUROC of the good test images
 against that type alone is below :data:`POOR` there (:func:`escapes`). Why
@@ -10,7 +10,9 @@ stands out at any k, and what then decides is how much restoration error the
 good images themselves carry, which grows with ``sigma_k**2``.
 :func:`masked_contrast` measures a defect's change, :func:`mean_scores` the
 good and the defective images' scores at a k, and :func:`explain` turns those
-numbers into a sentence.
+numbers into a sentence. :func:`against_others` sets the escapes beside
+chapter 4's autoencoder and PCA at the same k (chapter 6, which reads both
+chapters' outputs, so that chapter 5 need not wait for chapter 4).
 """
 
 from __future__ import annotations
@@ -210,14 +212,68 @@ def category_escapes(category: str, rows: list[dict], scores: dict, test, k: flo
 
 
 def escape_table(found: dict[str, list[dict]]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of chapter 5's table: ``found`` is ``{category: category_escapes(...)}``."""
+    """Header and rows of chapter 5's table: ``found`` is ``{category: category_escapes(...)}``.
+
+    The other methods get a column only when some escape was compared with them.
+    """
+    compared = any(e["others"] for items in found.values() for e in items)
     header = ["category", "defect", "AUROC at k", "best k", "AUROC there", "change (grey levels)",
-              "sigma_k at k (levels)", "sigma_k at best k", "other methods at k (chapter 4)"]
+              "sigma_k at k (levels)", "sigma_k at best k"] + (["other methods at k (chapter 4)"] if compared else [])
     rows = [[category, e["defect"], f"{e['at_k']:.3f}", f"{e['best_k']:g}", f"{e['best']:.3f}",
-             _levels(e["contrast"]), _levels(e["sigma_at"]), _levels(e["sigma_best"]),
-             ", ".join(f"{m} {v:.3f}" for m, v in e["others"].items()) if e["others"] else "not compared"]
+             _levels(e["contrast"]), _levels(e["sigma_at"]), _levels(e["sigma_best"])]
+            + ([", ".join(f"{m} {v:.3f}" for m, v in e["others"].items()) if e["others"] else "not compared"]
+               if compared else [])
             for category, items in found.items() for e in items]
     return header, rows
+
+
+def against_others(sweep_rows: list[dict], ks: dict[str, float], others: dict,
+                   threshold: float = POOR) -> list[dict]:
+    """Each escape of each swept category beside chapter 4's other methods at the same k.
+
+    ``sweep_rows`` are :func:`srlib.run.sweeps.read_k_sweeps` rows (several
+    categories), ``ks`` ``{category: the k it was evaluated at}``, ``others``
+    :func:`others_at`'s ``{category: {method: {defect: image AUROC}}}``.
+    Each item is an :func:`escapes` item with ``category``, ``others``
+    ``{method: AUROC}`` (empty when chapter 4 did not run the category at that
+    k) and ``every``: no method reaches ``threshold``.
+    """
+    out = []
+    for category, k in ks.items():
+        mine = [r for r in sweep_rows if r["category"] == category]
+        for escape in escapes(mine, k, threshold):
+            theirs = {m: v[escape["defect"]] for m, v in others.get(category, {}).items() if escape["defect"] in v}
+            out.append(dict(escape, category=category, others=theirs,
+                            every=bool(theirs) and all(v < threshold for v in theirs.values())))
+    return out
+
+
+def against_table(found: list[dict], methods=("AE", "PCA")) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of chapter 6's table of :func:`against_others` (a dash where a method was not run)."""
+    header = ["category", "defect", "SPR at k", "SPR at its best k", *(f"{m} at k" for m in methods),
+              "escapes every method"]
+    rows = [[e["category"], e["defect"], f"{e['at_k']:.3f}", f"{e['best']:.3f} (k = {e['best_k']:g})",
+             *(f"{e['others'][m]:.3f}" if m in e["others"] else "–" for m in methods), "yes" if e["every"] else "no"]
+            for e in found]
+    return header, rows
+
+
+def describe_against_others(found: list[dict], threshold: float = POOR) -> str:
+    """Chapter 6's sentence on :func:`against_others`: how many escapes every method, and which another finds."""
+    compared = [e for e in found if e["others"]]
+    if not found:
+        return "No defect type escapes SPR at the evaluation's k, so there is nothing to set beside chapter 4."
+    if not compared:
+        return "Chapter 4 did not run these categories at the same k: the escapes are not compared with other methods."
+    every = [f"{e['category']} {e['defect']}" for e in compared if e["every"]]
+    found_by = [f"{e['category']} {e['defect']} ({', '.join(m for m, v in e['others'].items() if v >= threshold)})"
+                for e in compared if not e["every"]]
+    text = (f"Of the {len(compared)} defect types SPR misses at the evaluation's k (image AUROC below {threshold:g}), "
+            f"{len(every)} escape{'s' if len(every) == 1 else ''} every method there")
+    text += f": {', '.join(every)}." if every else "."
+    if found_by:
+        text += f" Another method finds {len(found_by)}: {', '.join(found_by)}."
+    return text
 
 
 def describe_escapes(found: dict[str, list[dict]], ks: dict[str, float], threshold: float = POOR) -> list[str]:

@@ -24,7 +24,7 @@ IDS = [nb.stem for nb in NOTEBOOKS]
 
 # Chapter 5's out_dir in its overridden run, and the results_dir of the chapters that read it.
 SMALL_RESULTS = "<chapter 5's overridden out_dir>"
-# Chapter 4's executed copy in its overridden run, which chapter 5 reads (its AE and PCA per defect type).
+# Chapter 4's executed copy in its overridden run, which chapter 6 reads (its AE and PCA per defect type).
 CH4_RUN = "<chapter 4's overridden run>"
 # The parameters each chapter is run with besides its defaults: each differs from its default.
 OVERRIDES = {
@@ -34,8 +34,8 @@ OVERRIDES = {
                            "sigma_grid": [25.0]},
     "04_real_images_on_a_laptop": {"categories": ["coin"], "n_seeds": 1, "ae_width": 4, "latent_channels": 2},
     "05_training_on_mvtec": {"category": "coin", "epochs": 1, "image_size": 32, "width": 8, "k_grid": [0.001, 0.01],
-                             "ablation_seeds": [0], "out_dir": SMALL_RESULTS, "chapter4": CH4_RUN},
-    "06_results": {"results_dir": SMALL_RESULTS},
+                             "ablation_seeds": [0], "out_dir": SMALL_RESULTS},
+    "06_results": {"results_dir": SMALL_RESULTS, "chapter4": CH4_RUN},
     "07_choosing_k": {"results_dir": SMALL_RESULTS, "seed": 1, "n_seeds": 1},
 }
 # What a chapter that reads chapter 5's results records of them: (name, value from the overridden run).

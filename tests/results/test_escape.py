@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from srlib.method.sde import marginal_std
-from srlib.results.escape import (GREY, POOR, describe_escapes, escape_table, escapes, explain, masked_contrast,
-                                  mean_scores, others_at)
+from srlib.results.escape import (GREY, POOR, against_others, against_table, describe_against_others,
+                                  describe_escapes, escape_table, escapes, explain, masked_contrast, mean_scores,
+                                  others_at)
 from srlib.run.sweeps import ALL
 
 GRID = (1e-5, 1e-4, 1e-3, 1e-2)
@@ -86,8 +87,8 @@ def test_every_method_missing_it_is_said_and_the_table_lists_it():
     escape.update(contrast=0.1, sigma_at=0.03, sigma_best=0.03, others=None)
     escape["sentence"] = text
     header, table = escape_table({"coin": [escape], "brick": []})
-    assert len(header) == len(table[0]) == 9
-    assert table == [["coin", "stain", "0.600", "0.001", "0.600", "12.8", "3.8", "3.8", "not compared"]]
+    assert len(header) == len(table[0]) == 8  # nothing compared: no column for the other methods
+    assert table == [["coin", "stain", "0.600", "0.001", "0.600", "12.8", "3.8", "3.8"]]
     assert describe_escapes({"coin": [escape], "brick": []}, {"coin": 1e-3, "brick": 1e-3}) == [
         text, "brick: every defect type has an image AUROC of at least 0.8 at k = 0.001."]
 
@@ -124,3 +125,35 @@ def test_a_small_factor_keeps_a_decimal():
     at, best = marginal_std(1e-3, 25.0), marginal_std(3e-4, 25.0)  # sigma_k^2: 0.006458 / 0.001933 = 3.3 times
     text = explain("coin", escape, 20 / GREY, 1e-3, at, best, {1e-3: (2.1, 2.2), 3e-4: (1.0, 1.1)})
     assert "(3.3 times from k = 0.0003 to 0.001): the good images' mean score rises 2.1 times, the defect images' 2.0" in text
+
+
+def test_escapes_beside_the_other_methods_of_chapter_4():
+    # Two categories: "a" misses scratch (0.7) and stain (0.65) at 1e-3; "b" misses nothing; "c" was not in chapter 4.
+    sweep = [dict(r, category="a") for r in rows(ALL, (0.5,) * 4) + rows("scratch", (0.99, 0.9, 0.7, 0.6))
+             + rows("stain", (0.6, 0.65, 0.65, 0.5))] + [dict(r, category="b") for r in rows("hole", (1.0,) * 4)] \
+        + [dict(r, category="c") for r in rows("hole", (0.5,) * 4)]
+    others = {"a": {"AE": {"scratch": 0.9, "stain": 0.6}, "PCA": {"scratch": 0.5, "stain": 0.79}}, "b": {}}
+    found = against_others(sweep, {"a": 1e-3, "b": 1e-3, "c": 1e-3}, others)
+    assert [(e["category"], e["defect"], e["others"], e["every"]) for e in found] == [
+        ("a", "scratch", {"AE": 0.9, "PCA": 0.5}, False),  # the AE finds it
+        ("a", "stain", {"AE": 0.6, "PCA": 0.79}, True),  # 0.79 < 0.8: no method does
+        ("c", "hole", {}, False)]  # not compared
+    assert found[0]["best_k"] == 1e-5 and found[0]["at_k"] == 0.7
+    assert describe_against_others(found) == (
+        "Of the 2 defect types SPR misses at the evaluation's k (image AUROC below 0.8), 1 escapes every method "
+        "there: a stain. Another method finds 1: a scratch (AE).")
+    header, table = against_table(found)
+    assert header[-3:] == ["AE at k", "PCA at k", "escapes every method"]
+    assert table[1] == ["a", "stain", "0.650", "0.650 (k = 0.0001)", "0.600", "0.790", "yes"]
+    assert table[2][-3:] == ["–", "–", "no"]
+    assert describe_against_others([]).startswith("No defect type escapes SPR")
+    assert describe_against_others(found[2:]).startswith("Chapter 4 did not run these categories at the same k")
+
+
+def test_the_table_has_an_other_methods_column_only_when_compared():
+    item = {"defect": "stain", "at_k": 0.6, "best_k": 1e-4, "best": 0.9, "contrast": 0.1, "sigma_at": 0.03,
+            "sigma_best": 0.01, "others": None}
+    header, table = escape_table({"a": [item]})
+    assert header[-1] == "sigma_k at best k" and len(table[0]) == len(header)
+    header, table = escape_table({"a": [dict(item, others={"AE": 0.5})]})
+    assert header[-1] == "other methods at k (chapter 4)" and table[0][-1] == "AE 0.500"

@@ -45,10 +45,6 @@ EXECUTE = ("import sys; from pathlib import Path; from srlib.book import build; 
            "build.execute_all([Path(sys.argv[1])])")
 BUILD_HTML = "from srlib.book import build; build.stage(build.toc_notebooks()); build.build_html()"
 BOOK_KEY = pytest.StashKey["BookInBackground"]()
-# The book is the suite's longest chain (chapter 5, then 7, then the HTML). While it runs, the tests run at a
-# lower priority, so that they fill the cores it leaves idle instead of slowing it; its processes are put back
-# to the session's priority (which needs the right to raise a priority, as root in CI; without it all share one).
-TESTS_NICE = 5
 
 
 class BookInBackground:
@@ -71,9 +67,6 @@ class BookInBackground:
         self.lock = threading.Lock()
         self.stopping = False
         self.html_done = threading.Event()
-        self.priority = os.getpriority(os.PRIO_PROCESS, 0)
-        if any(not book.is_current(nb, {}) for nb in self.notebooks):
-            os.nice(TESTS_NICE)  # this process, and so the tests, from now on
         self.thread = threading.Thread(target=self._run, name="book in the background", daemon=True)
         self.thread.start()
 
@@ -85,10 +78,6 @@ class BookInBackground:
                     self.processes[name] = subprocess.Popen(
                         [sys.executable, "-c", *args], cwd=self.book.ROOT, env=env, stdin=subprocess.DEVNULL,
                         stdout=log, stderr=subprocess.STDOUT)
-                try:  # before it starts its kernel, which inherits the priority
-                    os.setpriority(os.PRIO_PROCESS, self.processes[name].pid, self.priority)
-                except OSError:
-                    pass
 
     def _finished(self) -> list[str]:
         """Wait for a process to end; the names of those that ended."""

@@ -83,23 +83,17 @@ def _times(value: float) -> str:
 
 
 def explain(category: str, escape: dict, contrast: float, k: float, sigma_at: float, sigma_best: float,
-            scores: dict | None = None, others: dict | None = None, threshold: float = POOR) -> str:
+            scores: dict | None = None, threshold: float = POOR) -> str:
     """Why ``escape`` (an item of :func:`escapes`) is poorly found at ``k`` and found, or not, at its best k.
 
     ``contrast`` is the defect type's mean :func:`masked_contrast` and
     ``sigma_at`` / ``sigma_best`` the noise's ``sigma_k`` at ``k`` and at the
     best k, all in the images' units (the sentence gives them in grey levels).
-    ``scores`` ``{k: (good, defect)}`` holds :func:`mean_scores` at both k;
-    ``others`` ``{method: image AUROC at k}`` the other methods' (chapter 4),
-    to say whether the defect escapes every method.
+    ``scores`` ``{k: (good, defect)}`` holds :func:`mean_scores` at both k.
+    (Whether the other methods miss it too is :func:`against_others`'s.)
     """
     defect, best_k, at_k, best = escape["defect"], escape["best_k"], escape["at_k"], escape["best"]
     text = f"{category}, {defect}: image AUROC {at_k:.2f} at k = {k:g}"
-    if others:
-        finders = [m for m, v in others.items() if v >= threshold]
-        listed = ", ".join(f"{m} {v:.2f}" for m, v in others.items())
-        text += (f" ({listed} there: {' and '.join(finders)} find{'s' if len(finders) == 1 else ''} it)" if finders
-                 else f" ({listed} there: it escapes every method)")
     text += (f"; best {best:.2f} at k = {best_k:g}. " if escape["found"]
              else f"; no k of the grid finds it (best {best:.2f}, at k = {best_k:g}). ")
     text += (f"Its change inside the mask, {_levels(contrast)} grey levels, is {contrast / sigma_at:.1f} times the "
@@ -186,43 +180,34 @@ def defect_contrasts(test, category: str = "", seed: int = 0) -> dict[str, float
     return {defect: float(np.mean(values)) for defect, values in sorted(found.items())}
 
 
-def category_escapes(category: str, rows: list[dict], scores: dict, test, k: float, sde, others: dict | None = None,
-                     bundled: bool = False, threshold: float = POOR) -> list[dict]:
+def category_escapes(category: str, rows: list[dict], scores: dict, test, k: float, sde, bundled: bool = False,
+                     threshold: float = POOR) -> list[dict]:
     """:func:`escapes` of one category, each with its numbers and :func:`explain`'s sentence.
 
     ``scores`` is the category's ``{k: image scores}`` (of its sweep's
     evaluations, in the order of ``test``, its test split),
-    ``sde`` the model's schedule (``model.sde``); ``others`` chapter 4's
-    ``{method: {defect: image AUROC}}`` of the other methods for this category
-    (or None); ``bundled``: the test split is the bundled data (its defect-free
-    crops are known). Each item adds ``contrast``, ``sigma_at``, ``sigma_best``,
-    ``scores``, ``others`` and ``sentence``.
+    ``sde`` the model's schedule (``model.sde``); ``bundled``: the test split
+    is the bundled data (its defect-free crops are known). Each item adds
+    ``contrast``, ``sigma_at``, ``sigma_best``, ``scores`` and ``sentence``.
     """
     found = escapes(rows, k, threshold)
     contrasts = defect_contrasts(test, category if bundled else "") if found else {}
     for escape in found:
         defect, best_k = escape["defect"], escape["best_k"]
         means = {at: mean_scores(scores[at], test.labels, test.defects, defect) for at in {k, best_k}}
-        theirs = {m: v[defect] for m, v in (others or {}).items() if defect in v} or None
         escape.update(contrast=contrasts[defect], sigma_at=float(sde.marginal_std(float(k))),
-                      sigma_best=float(sde.marginal_std(float(best_k))), scores=means, others=theirs)
+                      sigma_best=float(sde.marginal_std(float(best_k))), scores=means)
         escape["sentence"] = explain(category, escape, escape["contrast"], k, escape["sigma_at"],
-                                     escape["sigma_best"], means, theirs, threshold)
+                                     escape["sigma_best"], means, threshold=threshold)
     return found
 
 
 def escape_table(found: dict[str, list[dict]]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of chapter 5's table: ``found`` is ``{category: category_escapes(...)}``.
-
-    The other methods get a column only when some escape was compared with them.
-    """
-    compared = any(e["others"] for items in found.values() for e in items)
+    """Header and rows of chapter 5's table: ``found`` is ``{category: category_escapes(...)}``."""
     header = ["category", "defect", "AUROC at k", "best k", "AUROC there", "change (grey levels)",
-              "sigma_k at k (levels)", "sigma_k at best k"] + (["other methods at k (chapter 4)"] if compared else [])
+              "sigma_k at k (levels)", "sigma_k at best k"]
     rows = [[category, e["defect"], f"{e['at_k']:.3f}", f"{e['best_k']:g}", f"{e['best']:.3f}",
              _levels(e["contrast"]), _levels(e["sigma_at"]), _levels(e["sigma_best"])]
-            + ([", ".join(f"{m} {v:.3f}" for m, v in e["others"].items()) if e["others"] else "not compared"]
-               if compared else [])
             for category, items in found.items() for e in items]
     return header, rows
 

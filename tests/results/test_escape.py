@@ -53,8 +53,8 @@ def test_a_defect_found_with_less_noise_is_explained_by_the_good_images_error():
     # 40 grey levels: 9.9 times the noise at 1e-3, 99.2 at 1e-5 (sigma_k^2: 0.006458 / 0.0000644 = 100.3 times).
     contrast = 40 / GREY
     scores = {1e-3: (100.0, 110.0), 1e-5: (1.0, 2.0)}
-    text = explain("cup", escape, contrast, 1e-3, at, best, scores, {"AE": 0.6, "PCA": 0.9})
-    assert text.startswith("cup, scratch: image AUROC 0.70 at k = 0.001 (AE 0.60, PCA 0.90 there: PCA finds it); "
+    text = explain("cup", escape, contrast, 1e-3, at, best, scores)
+    assert text.startswith("cup, scratch: image AUROC 0.70 at k = 0.001; "
                            "best 0.99 at k = 1e-05. Its change inside the mask, 40.0 grey levels, is 9.9 times the "
                            "noise at k = 0.001 (sigma_k = 4.0 levels) and 99.2 times the noise at k = 1e-05 (0.4 "
                            "levels): the noise hides it at neither k.")
@@ -80,15 +80,16 @@ def test_each_case_follows_from_the_numbers(contrast, best_k, found, says):
     assert "escapes every method" not in text and "chapter" not in text
 
 
-def test_every_method_missing_it_is_said_and_the_table_lists_it():
+def test_the_table_lists_each_escape_with_its_numbers_in_grey_levels():
     escape = {"defect": "stain", "at_k": 0.6, "best_k": 1e-3, "best": 0.6, "found": False}
-    text = explain("coin", escape, 0.1, 1e-3, 0.03, 0.03, others={"AE": 0.4, "PCA": 0.5})
-    assert "(AE 0.40, PCA 0.50 there: it escapes every method)" in text and text.endswith("levels).")
-    escape.update(contrast=0.1, sigma_at=0.03, sigma_best=0.03, others=None)
+    text = explain("coin", escape, 0.1, 1e-3, 0.03, 0.03)
+    assert text.startswith("coin, stain: image AUROC 0.60 at k = 0.001; no k of the grid finds it") \
+        and text.endswith("levels).")
+    escape.update(contrast=0.1, sigma_at=0.03, sigma_best=0.03)
     escape["sentence"] = text
     header, table = escape_table({"coin": [escape], "brick": []})
-    assert len(header) == len(table[0]) == 8  # nothing compared: no column for the other methods
-    assert table == [["coin", "stain", "0.600", "0.001", "0.600", "12.8", "3.8", "3.8"]]
+    assert len(header) == len(table[0]) == 8
+    assert table == [["coin", "stain", "0.600", "0.001", "0.600", "12.8", "3.8", "3.8"]]  # 0.1 * 127.5, 0.03 * 127.5
     assert describe_escapes({"coin": [escape], "brick": []}, {"coin": 1e-3, "brick": 1e-3}) == [
         text, "brick: every defect type has an image AUROC of at least 0.8 at k = 0.001."]
 
@@ -148,12 +149,3 @@ def test_escapes_beside_the_other_methods_of_chapter_4():
     assert table[2][-3:] == ["–", "–", "no"]
     assert describe_against_others([]).startswith("No defect type escapes SPR")
     assert describe_against_others(found[2:]).startswith("Chapter 4 did not run these categories at the same k")
-
-
-def test_the_table_has_an_other_methods_column_only_when_compared():
-    item = {"defect": "stain", "at_k": 0.6, "best_k": 1e-4, "best": 0.9, "contrast": 0.1, "sigma_at": 0.03,
-            "sigma_best": 0.01, "others": None}
-    header, table = escape_table({"a": [item]})
-    assert header[-1] == "sigma_k at best k" and len(table[0]) == len(header)
-    header, table = escape_table({"a": [dict(item, others={"AE": 0.5})]})
-    assert header[-1] == "other methods at k (chapter 4)" and table[0][-1] == "AE 0.500"

@@ -21,7 +21,7 @@ import numpy as np
 
 from srlib.atomic import write_text
 from srlib.method.constants import PAPER_K
-from srlib.method.kselect import CRITERIA, METRICS
+from srlib.method.kselect import CRITERIA, METRICS, oracle_share
 
 # seconds: of the choice (select_k, all criteria at once) on a criterion's row, of one k's evaluation on a sweep row.
 COLUMNS = ("split", "category", "seed", "method", "k", *METRICS, "seconds")
@@ -156,7 +156,7 @@ def describe_choice(rows: list[dict], default: str) -> str:
     tie = (f"the next criterion is {gap:.3f} below, more than the {TIE} that counts as a tie" if gap > TIE else
            f"within {TIE} of another criterion, it has the better worst category "
            f"({summary[chosen]['worst']:.3f})")
-    share = (summary[chosen]["image_auroc"] - fixed) / (oracle - fixed) if oracle > fixed else None
+    share = oracle_share(fixed, summary[chosen]["image_auroc"], oracle)
     recovered = "" if share is None else f"; its choices recover {100 * share:.0f} % of the best k's gain over k = {PAPER_K:g}"
     verdict = (f"It is the default of `--k auto`." if chosen == default else
                f"The default of `--k auto` is {default}: the library no longer follows its measurement.")

@@ -44,7 +44,7 @@ def compare_folder(results_dir: str | Path, seeds, fixed_k: float = PAPER_K, pro
         if not (root and Path(saved["checkpoint"]).is_file() and (path.parent / K_SWEEP).is_file()):
             continue
         sweep = {row["k"]: row for row in read_k_sweeps(path.parent) if row["subset"] == ALL}
-        model = load_score_model(saved["checkpoint"]).float()
+        model = load_score_model(saved["checkpoint"])
         config = EvalConfig.from_result(saved).replace(k=fixed_k)
         train = folder_dataset(saved["layout"], root, saved["category"], "train", image_size=saved["image_size"])
         comparisons[f"{saved['dataset']}/{saved['category']}"] = compare_with_test(

@@ -25,6 +25,7 @@ from srlib.errors import SrlibError
 from srlib.method.sde import VESDE
 from srlib.method.unet import ScoreUNet
 from srlib.run.config import TrainConfig, config_from, load_config
+from srlib.run.device import memory_format
 from srlib.run.files import CHECKPOINT, CONFIG, HOLDOUT, LOG, TRAIN_FORMAT
 
 WIDTH_KEY = "inc.double_conv.0.weight"
@@ -154,7 +155,12 @@ def _mismatch(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Te
 
 
 def load_score_model(path, map_location="cpu") -> ScoreUNet:
-    """Build a ScoreUNet from a checkpoint file, in eval mode.
+    """Build a ScoreUNet from a checkpoint file: float32, in eval mode, in its device's fast memory layout.
+
+    The layout is :func:`srlib.run.device.memory_format`'s default
+    (channels_last on a CPU or CUDA device: on one CPU thread a width-16
+    network scores 128-pixel images about 1.4x faster than in contiguous
+    layout). ``.to(device)`` afterwards keeps it.
 
     Parameters
     ----------
@@ -185,8 +191,9 @@ def load_score_model(path, map_location="cpu") -> ScoreUNet:
     problem = _mismatch(model.state_dict(), state)
     if problem:
         raise SrlibError(f"{path} does not fit a ScoreUNet of width {width}: {problem}")
-    model.load_state_dict(state)
-    return model.to(device=state[WIDTH_KEY].device).eval()
+    model.load_state_dict(state)  # into float32 parameters, whatever the stored precision
+    device = state[WIDTH_KEY].device
+    return model.to(device=device, memory_format=memory_format(device, None)).eval()
 
 
 def save_atomically(obj, path) -> None:

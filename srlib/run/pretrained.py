@@ -80,7 +80,7 @@ def load_pretrained(folder: str | Path, category: str, seed: int = 0):
     from srlib.run.checkpoint import load_score_model
 
     info = pretrained_info(folder, category, seed)
-    model = load_score_model(Path(folder) / f"{weights_name(category, seed)}.pt").float()
+    model = load_score_model(Path(folder) / f"{weights_name(category, seed)}.pt")
     return model, info
 
 

@@ -20,9 +20,10 @@ def small_model(seed):
 
 
 def score(model, seed=0):
+    """The model's scores of two fixed images, in the layout load_score_model gives (channels_last on a CPU)."""
     x = torch.randn(2, 3, 32, 24, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        return model(x, torch.tensor([1e-3, 0.4]))
+        return model.to(memory_format=torch.channels_last)(x, torch.tensor([1e-3, 0.4]))
 
 
 def test_save_then_load_reproduces_outputs_exactly(tmp_path):
@@ -31,6 +32,8 @@ def test_save_then_load_reproduces_outputs_exactly(tmp_path):
     save_score_model(model, path)
     loaded = load_score_model(path)
     assert isinstance(loaded, ScoreUNet) and loaded.width == 16 and not loaded.training
+    convolutions = [p for p in loaded.parameters() if p.dim() == 4]
+    assert convolutions and all(p.is_contiguous(memory_format=torch.channels_last) for p in convolutions)
     assert torch.equal(score(loaded), score(model))
     assert [p.name for p in tmp_path.iterdir()] == ["weights.pth"]  # no temporary file left
 

@@ -34,6 +34,21 @@ def test_pixel_auroc_pools_all_pixels():
     assert pixel_auroc(maps, torch.tensor(masks)) == pytest.approx(expected)
 
 
+def test_pixel_auroc_equals_sklearns_curve_on_many_tied_pixels():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    masks = rng.random((4, 1, 64, 64)) < 0.07
+    maps = (rng.random(masks.shape) + 0.2 * masks).astype(np.float32)
+    maps[:, :, ::3] = np.round(maps[:, :, ::3], 2)  # a third of the pixels in ties
+    assert pixel_auroc(maps, masks) == pytest.approx(roc_auc_score(masks.ravel(), maps.ravel()), abs=1e-12)
+
+
+def test_auroc_refuses_scores_that_are_not_numbers():
+    with pytest.raises(SrlibError, match="image AUROC: 1 of 4 scores are NaN or infinite"):
+        image_auroc([0.1, np.nan, 0.3, 0.2], [0, 1, 0, 1])
+
+
 def test_auroc_needs_both_classes():
     with pytest.raises(SrlibError, match="all 3 are normal"):
         image_auroc([0.1, 0.2, 0.3], [0, 0, 0])

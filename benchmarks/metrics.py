@@ -1,16 +1,20 @@
-"""AUPRO: srlib's against the MVTec AD evaluation's algorithm written plainly, in one process.
+"""The pixel metrics, srlib's against a reference, in one process: AUPRO and pixel AUROC.
 
-The reference below is the official evaluation's method: label each mask's
-8-connected regions, give every pixel its increment of FPR (normal pixels)
-or of PRO (region pixels), sort all pixels by score, cumulate, keep the last
-pixel of each run of equal scores, integrate up to the FPR limit and divide by
-it. srlib's ``aupro`` sorts only the pixels above the limit's threshold.
+AUPRO's reference below is the MVTec AD evaluation's method: label each
+mask's 8-connected regions, give every pixel its increment of FPR (normal
+pixels) or of PRO (region pixels), sort all pixels by score, cumulate, keep
+the last pixel of each run of equal scores, integrate up to the FPR limit
+and divide by it. srlib's ``aupro`` sorts only the pixels above the limit's
+threshold. Pixel AUROC's reference is ``sklearn.metrics.roc_auc_score`` (the
+ROC curve over every distinct score, then the trapezoid rule); srlib's
+``pixel_auroc`` counts correctly ordered (anomalous, normal) pairs with one
+sort of the normal pixels.
 
-Both run on the same maps (100 maps of 256x256, the size of MVTec AD's
+Each pair runs on the same maps (100 maps of 256x256, the size of MVTec AD's
 masks, float32 like evaluated maps, with ties) in alternating rounds; the
 ratio of the medians is what to read (other processes on the machine change
 the seconds, about equally for both). Usage:
-``python benchmarks/aupro.py [--maps 100] [--side 256] [--rounds 9]``.
+``python benchmarks/metrics.py [--maps 100] [--side 256] [--rounds 9]``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import time
 import numpy as np
 from scipy import ndimage
 
-from srlib.method.metrics import aupro
+from sklearn.metrics import roc_auc_score
+
+from srlib.method.metrics import aupro, pixel_auroc
 
 
 def reference_aupro(maps: np.ndarray, masks: np.ndarray, limit: float = 0.3) -> float:
@@ -62,6 +68,29 @@ def test_maps(n: int, side: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
     return np.round(maps, 4).astype(np.float32), masks
 
 
+def reference_pixel_auroc(maps: np.ndarray, masks: np.ndarray) -> float:
+    """scikit-learn's ROC curve over all pixels, integrated by the trapezoid rule."""
+    return float(roc_auc_score(masks.ravel() != 0, maps.ravel()))
+
+
+def compare(name: str, ours, reference, maps: np.ndarray, masks: np.ndarray, rounds: int) -> None:
+    """Both values and the median time of each over ``rounds`` alternating rounds, printed."""
+    mine, theirs = ours(maps, masks), reference(maps, masks)
+    print(f"{name}: srlib {mine:.12f}, reference {theirs:.12f} (difference {abs(mine - theirs):.1e})")
+    times = {"srlib": [], "reference": []}
+    for turn in range(rounds):
+        pair = (("srlib", ours), ("reference", reference))
+        for side, function in pair if turn % 2 == 0 else pair[::-1]:
+            started = time.perf_counter()
+            function(maps, masks)
+            times[side].append(time.perf_counter() - started)
+    median = {side: statistics.median(values) for side, values in times.items()}
+    ratios = [r / s for s, r in zip(times["srlib"], times["reference"])]
+    print(f"  median of {rounds} rounds: srlib {median['srlib']:.3f} s, reference {median['reference']:.3f} s; "
+          f"reference / srlib = {median['reference'] / median['srlib']:.2f} "
+          f"(per round {min(ratios):.2f} to {max(ratios):.2f})")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--maps", type=int, default=100)
@@ -69,20 +98,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args(argv)
     maps, masks = test_maps(args.maps, args.side)
-    ours, theirs = aupro(maps, masks), reference_aupro(maps, masks)
-    print(f"{args.maps} maps of {args.side}x{args.side}, {len(np.unique(maps))} distinct scores; "
-          f"AUPRO srlib {ours:.12f}, reference {theirs:.12f} (difference {abs(ours - theirs):.1e})")
-    times = {"srlib": [], "reference": []}
-    for _ in range(args.rounds):
-        for name, function in (("srlib", aupro), ("reference", reference_aupro)):
-            started = time.perf_counter()
-            function(maps, masks)
-            times[name].append(time.perf_counter() - started)
-    median = {name: statistics.median(values) for name, values in times.items()}
-    ratios = [r / s for s, r in zip(times["srlib"], times["reference"])]
-    print(f"median of {args.rounds} rounds: srlib {median['srlib']:.3f} s, reference {median['reference']:.3f} s; "
-          f"reference / srlib = {median['reference'] / median['srlib']:.2f} "
-          f"(per round {min(ratios):.2f} to {max(ratios):.2f})")
+    print(f"{args.maps} maps of {args.side}x{args.side}, {len(np.unique(maps))} distinct scores, "
+          f"{masks.mean():.1%} of the pixels anomalous")
+    compare("AUPRO", aupro, reference_aupro, maps, masks, args.rounds)
+    compare("pixel AUROC", pixel_auroc, reference_pixel_auroc, maps, masks, args.rounds)
     return 0
 
 

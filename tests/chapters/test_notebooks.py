@@ -60,6 +60,8 @@ def test_stored_stripped_with_one_parameters_cell_of_literals(path):
     code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
     assert all(c["outputs"] == [] and c["execution_count"] is None for c in code), "outputs not stripped"
     assert "widgets" not in notebook["metadata"], "stored widget state: strip it"
+    ids = [c.get("id") for c in notebook["cells"]]  # nbformat 4.5 warns on a missing id, later versions fail
+    assert None not in ids and len(set(ids)) == len(ids), "every cell needs an id of its own"
     (cell,) = parameters_cells(notebook)
     statements = ast.parse("".join(cell["source"])).body
     assert statements, "empty parameters cell"

@@ -9,7 +9,9 @@ change is smaller than ``sigma_k`` is buried in the noise; one far above it
 stands out at any k, and what then decides is how much restoration error the
 good images themselves carry, which grows with ``sigma_k**2``.
 :func:`masked_contrast` measures a defect's change, :func:`mean_scores` the
-good and the defective images' scores at a k, and :func:`explain` turns those
+good and the defective images' scores at a k, :func:`inside_ratios` how much
+higher the anomaly map is inside a defect's mask than around it (about 1: the
+restoration error there is the good image's), and :func:`explain` turns those
 numbers into a sentence. :func:`against_others` sets the escapes beside
 chapter 4's autoencoder and PCA at the same k (chapter 6, which reads both
 chapters' outputs, so that chapter 5 need not wait for chapter 4).
@@ -73,6 +75,23 @@ def mean_scores(scores, labels, defects, defect: str) -> tuple[float, float]:
     return float(scores[labels == 0].mean()), float(scores[defects == defect].mean())
 
 
+def inside_ratios(maps, masks, defects) -> dict[str, float]:
+    """Each defect type's median, over its images, of the mean anomaly map inside the mask over the mean outside it.
+
+    ``maps`` and ``masks`` are one evaluation's (N, 1, M, M) maps and masks
+    (an :class:`srlib.run.evaluate.EvalResult`'s), ``defects`` the test
+    split's defect name of each image; images with an empty mask (the good
+    ones) are left out. A ratio near 1 says the map does not single the
+    region out: the restoration error there is that of the image around it.
+    """
+    maps, masks = np.asarray(maps, np.float64), np.asarray(masks) > 0.5
+    found: dict[str, list[float]] = {}
+    for image, mask, defect in zip(maps.reshape(len(maps), -1), masks.reshape(len(masks), -1), defects):
+        if mask.any() and not mask.all():
+            found.setdefault(defect, []).append(image[mask].mean() / image[~mask].mean())
+    return {defect: float(np.median(values)) for defect, values in sorted(found.items())}
+
+
 def _levels(value: float) -> str:
     return f"{value * GREY:.1f}"
 
@@ -83,15 +102,30 @@ def _times(value: float) -> str:
 
 
 def explain(category: str, escape: dict, contrast: float, k: float, sigma_at: float, sigma_best: float,
-            scores: dict | None = None, threshold: float = POOR) -> str:
+            scores: dict | None = None, threshold: float = POOR, inside: dict | None = None) -> str:
     """Why ``escape`` (an item of :func:`escapes`) is poorly found at ``k`` and found, or not, at its best k.
 
     ``contrast`` is the defect type's mean :func:`masked_contrast` and
     ``sigma_at`` / ``sigma_best`` the noise's ``sigma_k`` at ``k`` and at the
     best k, all in the images' units (the sentence gives them in grey levels).
-    ``scores`` ``{k: (good, defect)}`` holds :func:`mean_scores` at both k.
+    ``scores`` ``{k: (good, defect)}`` holds :func:`mean_scores` at both k,
+    ``inside`` ``{k: ratio}`` the defect type's :func:`inside_ratios` at both.
     (Whether the other methods miss it too is :func:`against_others`'s.)
     """
+    return _because(category, escape, contrast, k, sigma_at, sigma_best, scores) + _inside(inside, k, escape["best_k"])
+
+
+def _inside(inside: dict | None, k: float, best_k: float) -> str:
+    """The sentence on the map inside the mask against around it (nothing without ``inside``)."""
+    if not inside:
+        return ""
+    text = f" Inside its mask the anomaly map is {inside[k]:.2f} times its level around it at k = {k:g}"
+    return text + (f" ({inside[best_k]:.2f} times at k = {best_k:g})." if best_k != k else ".")
+
+
+def _because(category: str, escape: dict, contrast: float, k: float, sigma_at: float, sigma_best: float,
+             scores: dict | None) -> str:
+    """:func:`explain`'s sentence up to the map inside the mask."""
     defect, best_k, at_k, best = escape["defect"], escape["best_k"], escape["at_k"], escape["best"]
     text = f"{category}, {defect}: image AUROC {at_k:.2f} at k = {k:g}"
     text += (f"; best {best:.2f} at k = {best_k:g}. " if escape["found"]
@@ -181,24 +215,26 @@ def defect_contrasts(test, category: str = "", seed: int = 0) -> dict[str, float
 
 
 def category_escapes(category: str, rows: list[dict], scores: dict, test, k: float, sde, bundled: bool = False,
-                     threshold: float = POOR) -> list[dict]:
+                     threshold: float = POOR, inside: dict | None = None) -> list[dict]:
     """:func:`escapes` of one category, each with its numbers and :func:`explain`'s sentence.
 
     ``scores`` is the category's ``{k: image scores}`` (of its sweep's
     evaluations, in the order of ``test``, its test split),
     ``sde`` the model's schedule (``model.sde``); ``bundled``: the test split
-    is the bundled data (its defect-free crops are known). Each item adds
-    ``contrast``, ``sigma_at``, ``sigma_best``, ``scores`` and ``sentence``.
+    is the bundled data (its defect-free crops are known); ``inside`` its
+    ``{k: inside_ratios(...)}`` (optional). Each item adds ``contrast``,
+    ``sigma_at``, ``sigma_best``, ``scores``, ``inside`` and ``sentence``.
     """
     found = escapes(rows, k, threshold)
     contrasts = defect_contrasts(test, category if bundled else "") if found else {}
     for escape in found:
         defect, best_k = escape["defect"], escape["best_k"]
         means = {at: mean_scores(scores[at], test.labels, test.defects, defect) for at in {k, best_k}}
+        ratios = {at: inside[at][defect] for at in {k, best_k}} if inside else {}
         escape.update(contrast=contrasts[defect], sigma_at=float(sde.marginal_std(float(k))),
-                      sigma_best=float(sde.marginal_std(float(best_k))), scores=means)
+                      sigma_best=float(sde.marginal_std(float(best_k))), scores=means, inside=ratios)
         escape["sentence"] = explain(category, escape, escape["contrast"], k, escape["sigma_at"],
-                                     escape["sigma_best"], means, threshold=threshold)
+                                     escape["sigma_best"], means, threshold=threshold, inside=ratios)
     return found
 
 
@@ -261,14 +297,26 @@ def describe_against_others(found: list[dict], threshold: float = POOR) -> str:
     return text
 
 
-def describe_escapes(found: dict[str, list[dict]], ks: dict[str, float], threshold: float = POOR) -> list[str]:
-    """Chapter 5's lines: each escape's sentence, or that a category (or every category) has none at its k."""
+def describe_escapes(found: dict[str, list[dict]], ks: dict[str, float], threshold: float = POOR,
+                     inside: dict | None = None) -> list[str]:
+    """Chapter 5's lines: each escape's sentence, or that a category (or every category) has none at its k.
+
+    With ``inside`` (``{category: {k: inside_ratios(...)}}``), a last line
+    gives the range of the same ratio over the defect types that do not escape.
+    """
     if not any(found.values()):
         return [f"No defect type of any category has an image AUROC below {threshold:g} at "
                 + ", ".join(sorted({f"k = {k:g}" for k in ks.values()})) + ": none escapes."]
-    return [e["sentence"] for items in found.values() for e in items] + [
+    lines = [e["sentence"] for items in found.values() for e in items] + [
         f"{category}: every defect type has an image AUROC of at least {threshold:g} at k = {ks[category]:g}."
         for category, items in found.items() if not items]
+    kept = [ratio for category, items in found.items() if inside and category in inside
+            for defect, ratio in inside[category][ks[category]].items() if defect not in {e["defect"] for e in items}]
+    if kept:
+        lines.append(f"For comparison, inside the masks of the {len(kept)} defect types that do not escape, the "
+                     f"anomaly map is {min(kept):.2f} to {max(kept):.2f} times its level around them (median "
+                     f"{float(np.median(kept)):.2f}) at the same k.")
+    return lines
 
 
 def others_at(notebook: str | Path, k: float, own: str = "SPR") -> dict:

@@ -157,6 +157,26 @@ def test_chapter5_escapes_are_the_sweeps_defect_types_below_poor(chapter5_runs):
             escapes(rows, 0.001)
         for e in recorded:  # chapter 6 compares them with chapter 4's methods
             assert e["sentence"].startswith(f"{category}, {e['defect']}: image AUROC {e['at_k']:.2f} at k = 0.001; ")
+            assert e["inside"]["0.001"] == r["inside"][category]["0.001"][e["defect"]]
+            assert f"Inside its mask the anomaly map is {e['inside']['0.001']:.2f} times its level" in e["sentence"]
+
+
+def test_chapter5_inside_ratios_are_those_of_the_maps_srlib_evaluate_makes(chapter5_runs):
+    from srlib.run.checkpoint import load_score_model
+    from srlib.run.config import EvalConfig
+    from srlib.run.evaluate import evaluate_model
+
+    r, folders, results = chapter5_runs
+    category = next((c for c in folders if r["escapes"][c]), next(iter(folders)))  # one with an escape, if any
+    result = results[category]
+    test = folder_dataset(result["layout"], result["root"], category, "test", image_size=result["image_size"])
+    evaluation = evaluate_model(load_score_model(result["checkpoint"]), test, EvalConfig.from_result(result),
+                                progress=False)
+    maps, masks = evaluation.maps.numpy(), evaluation.masks.numpy() > 0.5
+    for defect, ratio in r["inside"][category]["0.001"].items():  # each image's mean in the mask over outside it
+        ratios = [maps[i][masks[i]].mean() / maps[i][~masks[i]].mean()
+                  for i in range(len(test)) if test.defects[i] == defect and masks[i].any()]
+        assert ratio == pytest.approx(float(np.median(ratios)), rel=1e-5), defect
 
 
 def test_chapter6_sets_each_escape_beside_chapter4s_methods(chapter5_runs, chapter_records):

@@ -7,8 +7,8 @@ import pytest
 
 from srlib.method.sde import marginal_std
 from srlib.results.escape import (GREY, POOR, against_others, against_table, describe_against_others,
-                                  describe_escapes, escape_table, escapes, explain, masked_contrast, mean_scores,
-                                  others_at)
+                                  describe_escapes, escape_table, escapes, explain, inside_ratios, masked_contrast,
+                                  mean_scores, others_at)
 from srlib.run.sweeps import ALL
 
 GRID = (1e-5, 1e-4, 1e-3, 1e-2)
@@ -92,6 +92,30 @@ def test_the_table_lists_each_escape_with_its_numbers_in_grey_levels():
     assert table == [["coin", "stain", "0.600", "0.001", "0.600", "12.8", "3.8", "3.8"]]  # 0.1 * 127.5, 0.03 * 127.5
     assert describe_escapes({"coin": [escape], "brick": []}, {"coin": 1e-3, "brick": 1e-3}) == [
         text, "brick: every defect type has an image AUROC of at least 0.8 at k = 0.001."]
+
+
+def test_inside_ratios_are_the_median_over_each_defects_images():
+    maps, masks = np.ones((4, 1, 4, 4)), np.zeros((4, 1, 4, 4))
+    masks[1, 0, :2, :2] = masks[2, 0, 0, 0] = masks[3, 0, 3, 3] = 1
+    maps[1, 0, :2, :2] = 3.0  # 3 inside, 1 outside: 3
+    maps[2, 0, 0, 0] = 5.0  # 5
+    maps[3, 0] = 2.0  # inside and outside alike: 1
+    assert inside_ratios(maps, masks, ["good", "hole", "hole", "stain"]) == {"hole": 4.0, "stain": 1.0}
+
+
+def test_the_map_inside_the_mask_is_said_at_both_k_and_against_the_defects_found():
+    escape = {"defect": "hole", "at_k": 0.4, "best_k": 1e-5, "best": 0.6, "found": False}
+    text = explain("grass", escape, 0.5, 1e-3, 0.03, 0.003, inside={1e-3: 1.04, 1e-5: 1.1})
+    assert text.endswith("at no k does the restoration error single it out. Inside its mask the anomaly map is "
+                         "1.04 times its level around it at k = 0.001 (1.10 times at k = 1e-05).")
+    assert explain("grass", dict(escape, best_k=1e-3), 0.5, 1e-3, 0.03, 0.03, inside={1e-3: 0.98}).endswith(
+        "levels). Inside its mask the anomaly map is 0.98 times its level around it at k = 0.001.")
+    escape["sentence"] = text
+    inside = {"grass": {1e-3: {"hole": 1.04, "stain": 2.0}}, "brick": {1e-3: {"hole": 27.5, "stain": 5.0}}}
+    lines = describe_escapes({"grass": [escape], "brick": []}, {"grass": 1e-3, "brick": 1e-3}, inside=inside)
+    assert lines[0] == text and lines[-1] == ("For comparison, inside the masks of the 3 defect types that do not "
+                                              "escape, the anomaly map is 2.00 to 27.50 times its level around them "
+                                              "(median 5.00) at the same k.")
 
 
 def test_no_escape_is_said():

@@ -31,9 +31,10 @@ def _auroc(labels: np.ndarray, scores: np.ndarray, what: str) -> float:
 
     That is the trapezoid area under the ROC curve with ties merged
     (``sklearn.metrics.roc_auc_score``), computed with one sort of the normal
-    scores and a binary search per anomalous one: for the millions of pixels
-    of a test split about 15x faster than sklearn's curve, whose stable
-    argsort of every score dominates an evaluation at small resolutions.
+    scores and a binary search per anomalous one: on the millions of pixels
+    of a test split 7x to 11x faster than sklearn's curve, whose stable
+    argsort of every score took a quarter of an evaluation at 128 px
+    (``benchmarks/metrics.py``; the Performance page).
     """
     if labels.all() or not labels.any():
         raise SrlibError(f"{what} needs both normal and anomalous examples; all {labels.size} are "

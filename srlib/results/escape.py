@@ -223,7 +223,7 @@ def category_escapes(category: str, rows: list[dict], scores: dict, test, k: flo
     ``sde`` the model's schedule (``model.sde``); ``bundled``: the test split
     is the bundled data (its defect-free crops are known); ``inside`` its
     ``{k: inside_ratios(...)}`` (optional). Each item adds ``contrast``,
-    ``sigma_at``, ``sigma_best``, ``scores``, ``inside`` and ``sentence``.
+    ``sigma_at``, ``sigma_best``, ``scores``, ``inside``, ``k`` and ``sentence``.
     """
     found = escapes(rows, k, threshold)
     contrasts = defect_contrasts(test, category if bundled else "") if found else {}
@@ -232,18 +232,22 @@ def category_escapes(category: str, rows: list[dict], scores: dict, test, k: flo
         means = {at: mean_scores(scores[at], test.labels, test.defects, defect) for at in {k, best_k}}
         ratios = {at: inside[at][defect] for at in {k, best_k}} if inside else {}
         escape.update(contrast=contrasts[defect], sigma_at=float(sde.marginal_std(float(k))),
-                      sigma_best=float(sde.marginal_std(float(best_k))), scores=means, inside=ratios)
+                      sigma_best=float(sde.marginal_std(float(best_k))), scores=means, inside=ratios, k=k)
         escape["sentence"] = explain(category, escape, escape["contrast"], k, escape["sigma_at"],
                                      escape["sigma_best"], means, threshold=threshold, inside=ratios)
     return found
 
 
 def escape_table(found: dict[str, list[dict]]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of chapter 5's table: ``found`` is ``{category: category_escapes(...)}``."""
+    """Header and rows of chapter 5's table: ``found`` is ``{category: category_escapes(...)}``.
+
+    The last column is :func:`inside_ratios` at k (a dash where it was not measured).
+    """
     header = ["category", "defect", "AUROC at k", "best k", "AUROC there", "change (grey levels)",
-              "sigma_k at k (levels)", "sigma_k at best k"]
+              "sigma_k at k (levels)", "sigma_k at best k", "map inside / around at k"]
     rows = [[category, e["defect"], f"{e['at_k']:.3f}", f"{e['best_k']:g}", f"{e['best']:.3f}",
-             _levels(e["contrast"]), _levels(e["sigma_at"]), _levels(e["sigma_best"])]
+             _levels(e["contrast"]), _levels(e["sigma_at"]), _levels(e["sigma_best"]),
+             f"{e['inside'][e['k']]:.2f}" if e.get("inside") else "–"]
             for category, items in found.items() for e in items]
     return header, rows
 

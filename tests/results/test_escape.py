@@ -88,8 +88,10 @@ def test_the_table_lists_each_escape_with_its_numbers_in_grey_levels():
     escape.update(contrast=0.1, sigma_at=0.03, sigma_best=0.03)
     escape["sentence"] = text
     header, table = escape_table({"coin": [escape], "brick": []})
-    assert len(header) == len(table[0]) == 8
-    assert table == [["coin", "stain", "0.600", "0.001", "0.600", "12.8", "3.8", "3.8"]]  # 0.1 * 127.5, 0.03 * 127.5
+    assert len(header) == len(table[0]) == 9
+    assert table == [["coin", "stain", "0.600", "0.001", "0.600", "12.8", "3.8", "3.8", "–"]]  # 0.1 * 127.5, 0.03 * 127.5
+    measured = dict(escape, k=1e-3, inside={1e-3: 1.044, 1e-2: 3.0})
+    assert escape_table({"coin": [measured]})[1][0][-1] == "1.04"
     assert describe_escapes({"coin": [escape], "brick": []}, {"coin": 1e-3, "brick": 1e-3}) == [
         text, "brick: every defect type has an image AUROC of at least 0.8 at k = 0.001."]
 

@@ -49,7 +49,7 @@ def one_part(data: str, split: str, category: str, seed: int, threads: int) -> d
     from srlib.run.kselect import select_k
     from srlib.run.sweeps import k_sweep
 
-    model = load_score_model(WEIGHTS / f"textures-{category}-seed0.pt").float().eval()
+    model = load_score_model(WEIGHTS / f"textures-{category}-seed0.pt")
     size = json.loads((WEIGHTS / f"textures-{category}-seed0.json").read_text())["config"]["image_size"]
     config = EvalConfig(image_size=size, seed=seed)
     started = time.perf_counter()

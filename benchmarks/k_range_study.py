@@ -89,7 +89,7 @@ def one_run(category: str, recipe: dict, data: str, validation: str | None, out:
     if not outcome.finished:
         raise SystemExit(f"{folder}: stopped by {outcome.stopped_by}")
     seconds = sum(json.loads(line)["seconds"] for line in (folder / "log.jsonl").read_text().splitlines())
-    model = load_score_model(folder / "model.pt").eval()
+    model = load_score_model(folder / "model.pt")
     evaluation = EvalConfig(image_size=config.image_size)
     rows = []
     common = dict(category=category, **recipe, train_seconds=round(seconds, 1))

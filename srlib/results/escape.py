@@ -102,7 +102,7 @@ def _times(value: float) -> str:
 
 
 def explain(category: str, escape: dict, contrast: float, k: float, sigma_at: float, sigma_best: float,
-            scores: dict | None = None, threshold: float = POOR, inside: dict | None = None) -> str:
+            scores: dict | None = None, inside: dict | None = None) -> str:
     """Why ``escape`` (an item of :func:`escapes`) is poorly found at ``k`` and found, or not, at its best k.
 
     ``contrast`` is the defect type's mean :func:`masked_contrast` and
@@ -234,7 +234,7 @@ def category_escapes(category: str, rows: list[dict], scores: dict, test, k: flo
         escape.update(contrast=contrasts[defect], sigma_at=float(sde.marginal_std(float(k))),
                       sigma_best=float(sde.marginal_std(float(best_k))), scores=means, inside=ratios, k=k)
         escape["sentence"] = explain(category, escape, escape["contrast"], k, escape["sigma_at"],
-                                     escape["sigma_best"], means, threshold=threshold, inside=ratios)
+                                     escape["sigma_best"], means, inside=ratios)
     return found
 
 

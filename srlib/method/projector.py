@@ -1,20 +1,20 @@
-"""What a perfect score would find: the exact projector onto the training patches.
+"""The exact score of the training patches: each patch restored to its nearest training patch.
 
 Chapter 1 shows that as k -> 0 the exact score of the perturbed data
 distribution restores a point to its projection onto the data,
 ``E[x | x~] -> P_M(x~)``. On images a score U-Net sees a neighbourhood of each
-pixel, so take the data to be the training images' patches: their manifold is
-that set of patches, and the exact score restores each patch of a test image
-to its nearest training patch. Algorithm 1's error at a pixel, in that limit,
-is the squared difference between the pixel and the centre of its nearest
-training patch (the channel mean, as :func:`srlib.method.restoration.restoration_error`).
+pixel, so take the data to be the training images' patches, exactly as
+given: the exact score of that set restores each patch of a test image to its
+nearest training patch, and Algorithm 1's error at a pixel, in that limit, is
+the squared difference between the pixel and the centre of that patch (the
+channel mean, as :func:`srlib.method.restoration.restoration_error`).
 
-No network and no training: the map a perfectly learned score of the normal
-patches would give. Where it cannot tell a defect from normal texture, the
-defect lies on the manifold of normal patches and no score model of them
-can find it; where it can and a learned model cannot, the model is what is
-missing. :func:`srlib.method.restoration.anomaly_map` and the metrics apply to
-its maps unchanged.
+No network and no training, and no generalisation either: the projector
+knows every training patch and nothing else. It says how far each patch of a
+test image lies from the patches the model was trained on, the question a
+learned score answers from what it has made of them.
+:func:`srlib.method.restoration.anomaly_map` and the metrics apply to its
+maps unchanged.
 """
 
 from __future__ import annotations

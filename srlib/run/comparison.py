@@ -6,6 +6,9 @@ beside an autoencoder trained for as many optimizer steps of the same batch
 size and learning rate (once per training seed; the book ships them,
 :mod:`srlib.run.autoencoder`) and PCA (:mod:`srlib.method.baselines`). Every method's map goes through the same
 resizing to the masks' size, mean filter and maximum, and the same metrics.
+:func:`projector_results` runs the exact projector onto the training patches
+(:mod:`srlib.method.projector`), what a perfect score would find, through the
+same steps.
 """
 
 from __future__ import annotations
@@ -57,6 +60,18 @@ def reconstruction_maps(reconstruct, images: torch.Tensor, out_size: int) -> tor
     from srlib.method.restoration import anomaly_map
 
     return anomaly_map(reconstruction_error(reconstruct, images).cpu(), out_size=out_size)
+
+
+def per_defect_auroc(scores: torch.Tensor, labels: torch.Tensor, found: list[str], defects) -> dict[str, float]:
+    """Image AUROC of the good test images against each defect type alone (``found``: each image's defect or "good")."""
+    from srlib.method.metrics import image_auroc
+
+    good = [i for i, d in enumerate(found) if d == "good"]
+    out = {}
+    for defect in defects:
+        subset = good + [i for i, d in enumerate(found) if d == defect]
+        out[defect] = image_auroc(scores[subset], labels[subset])
+    return out
 
 
 @dataclass
@@ -122,7 +137,6 @@ def compare_methods(model, config: dict, root: str | Path, category: str, spr_se
     """
     from srlib.data.defects import DEFECTS
     from srlib.method.baselines import PCAReconstruction
-    from srlib.method.metrics import image_auroc
     from srlib.method.restoration import image_scores
     from srlib.run.autoencoder import AERecipe
     from srlib.run.scoring import anomaly_maps
@@ -152,16 +166,36 @@ def compare_methods(model, config: dict, root: str | Path, category: str, spr_se
             for key, value in method_metrics(one, images.masks, images.labels).items():
                 results[method][key].append(value)
     found = images.test_set.defects
-    good = [i for i, d in enumerate(found) if d == "good"]
-    per_defect = {}
-    for method in METHODS:
-        scores = image_scores(maps[method][0])
-        per_defect[method] = {}
-        for defect in defects:
-            subset = good + [i for i, d in enumerate(found) if d == defect]
-            per_defect[method][defect] = image_auroc(scores[subset], images.labels[subset])
+    per_defect = {m: per_defect_auroc(image_scores(maps[m][0]), images.labels, found, defects) for m in METHODS}
     seconds = {"SPR": spr_seconds, "AE": ae_seconds, "PCA": f"{pca_seconds:.1f} s here"}
     shown = [found.index(d) for d in defects]
     examples = {"images": images.test[shown].cpu(), "masks": images.masks[shown],
                 **{m: maps[m][0][shown] for m in METHODS}}
     return MethodComparison(results, per_defect, seconds, budget, examples)
+
+
+def projector_results(root: str | Path, category: str, size: int, patch: int = 7, train_stride: int = 1,
+                      query_stride: int = 1, defects=None) -> dict:
+    """The exact projector onto the training patches (:mod:`srlib.method.projector`) on a category of ``root``.
+
+    Its maps go through the same resizing, mean filter, maximum and metrics
+    as every method of :func:`compare_methods`. Returns ``metrics`` (the
+    paper's three), ``per_defect`` (image AUROC of the good test images
+    against each defect type), ``scores`` (each test image's), ``examples``
+    (the maps of the first image of each defect type) and ``seconds``.
+    """
+    from srlib.data.defects import DEFECTS
+    from srlib.method.projector import nearest_patch_error
+    from srlib.method.restoration import anomaly_map, image_scores
+
+    defects = list(defects or DEFECTS)
+    clock = time.perf_counter()
+    images = category_images(root, category, size)
+    raw = nearest_patch_error(images.train, images.test, patch, train_stride, query_stride)
+    maps = anomaly_map(raw, out_size=images.masks.shape[-1])
+    scores = image_scores(maps)
+    found = images.test_set.defects
+    return {"metrics": method_metrics(maps, images.masks, images.labels),
+            "per_defect": per_defect_auroc(scores, images.labels, found, defects),
+            "scores": scores.tolist(), "examples": maps[[found.index(d) for d in defects]],
+            "seconds": time.perf_counter() - clock}

@@ -27,6 +27,7 @@ METRICS = ["image_auroc", "pixel_auroc", "aupro"]
 WEIGHTS = Path(__file__).resolve().parents[2] / "notebooks" / "weights"
 
 
+
 def shipped(category):
     return json.loads((WEIGHTS / f"{weights_name(category)}.json").read_text())
 
@@ -107,6 +108,66 @@ def test_chapter4_summary_claims_only_leads_the_table_shows(chapter_records):
     assert sum(wins.values()) == claims and f"no clear leader in {15 - claims}" in r["overall"]
     for method, n in wins.items():
         assert f"{method} leads in {n}" in r["overall"]
+
+
+def projector_scores(root, category, indices, patch, train_stride, query_stride, size=128):
+    """Chapter 4's exact-projector image scores of some test images, with scikit-learn's nearest neighbours and scipy."""
+    from sklearn.neighbors import NearestNeighbors
+
+    def images(split):
+        data = folder_dataset("mvtec", root, category, split, image_size=size)
+        return np.stack([data[i]["image"].numpy() for i in range(len(data))]).astype(np.float64)
+
+    half = patch // 2
+    def patches(image, stride):  # (positions, C * patch * patch), rows then columns, reflect padded
+        padded = np.pad(image, ((0, 0), (half, half), (half, half)), mode="reflect")
+        windows = np.lib.stride_tricks.sliding_window_view(padded, (patch, patch), axis=(1, 2))[:, ::stride, ::stride]
+        return windows.transpose(1, 2, 0, 3, 4).reshape(-1, image.shape[0] * patch * patch), windows.shape[1:3]
+
+    data = np.concatenate([patches(image, train_stride)[0] for image in images("train")])
+    centre = np.arange(3) * patch * patch + patch * patch // 2
+    search = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(data)
+    test, scores = images("test"), []
+    for i in indices:
+        queries, grid = patches(test[i], query_stride)
+        nearest = data[search.kneighbors(queries, return_distance=False)[:, 0]]
+        error = ((queries[:, centre] - nearest[:, centre]) ** 2).mean(axis=1).reshape(grid)
+        error = np.kron(error, np.ones((query_stride, query_stride)))[:size, :size]
+        resized = F.interpolate(torch.from_numpy(error)[None, None], size=(256, 256), mode="bilinear",
+                                align_corners=False)[0, 0].numpy()
+        scores.append(ndimage.uniform_filter(resized, size=31, mode="constant", cval=0.0).max())
+    return np.array(scores)
+
+
+def test_chapter4_projector_runs_on_the_worst_and_best_category_and_says_what_its_numbers_say(chapter_records,
+                                                                                            textures_root):
+    r = chapter_records(CH4)
+    means = {c: np.mean(r["results"][c]["SPR"]["image_auroc"]) for c in TEXTURE_CATEGORIES}
+    ranked = sorted(means, key=means.get)
+    assert list(r["projector"]) == [ranked[0], ranked[-1]]
+    for category, found in r["projector"].items():
+        order = folder_dataset("mvtec", textures_root, category, "test", image_size=128).defects
+        auroc = found["metrics"]["image_auroc"]
+        labels = [d != "good" for d in order]
+        assert auroc == pytest.approx(roc_auc_score(labels, found["scores"]), abs=1e-9)
+        for defect, value in found["per_defect"].items():
+            subset = [i for i, d in enumerate(order) if d in ("good", defect)]
+            assert value == pytest.approx(roc_auc_score([labels[i] for i in subset],
+                                                        [found["scores"][i] for i in subset]), abs=1e-9)
+        sentence = r["projector_sentences"][category]
+        assert f"training patches reaches an image AUROC of {auroc:.3f}, the learned score {means[category]:.3f}" in sentence
+        assert ("Neither separates" in sentence) == (auroc < POOR and means[category] < POOR)
+        assert ("closer to some training patch" in sentence) == (min(found["per_defect"].values()) < 0.5)
+
+
+def test_chapter4_projector_scores_match_an_independent_nearest_neighbour_search(chapter_records, textures_root):
+    r = chapter_records(CH4)
+    category = next(iter(r["projector"]))
+    order = folder_dataset("mvtec", textures_root, category, "test", image_size=128).defects
+    indices = [order.index(d) for d in ("good", "hole", "scratch", "stain", "texture")]
+    expected = projector_scores(textures_root, category, indices, 7, 6, 2)
+    got = np.array(r["projector"][category]["scores"])[indices]
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
 
 
 @pytest.fixture(scope="module")

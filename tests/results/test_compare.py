@@ -2,7 +2,7 @@
 
 import pytest
 
-from srlib.results.compare import format_mean_std, leads, mean_std, verdict
+from srlib.results.compare import against_projector, format_mean_std, leads, mean_std, verdict
 
 
 def test_mean_and_population_spread_by_hand():
@@ -40,3 +40,26 @@ def test_leads_counts_each_category_and_metrics_clear_leader():
     assert wins == {"SPR": 1, "AE": 1, "PCA": 1}
     assert overall == ("Over 2 categories and 2 metrics (4 comparisons): SPR leads in 1, AE leads in 1, "
                        "PCA leads in 1; no clear leader in 1.")
+
+
+def test_both_below_poor_say_neither_separates_and_name_what_lies_closer_than_good_images():
+    sentence = against_projector("grass", 0.52, 0.560, {"hole": 0.39, "scratch": 0.78, "stain": 0.46})
+    assert sentence.startswith("grass: the exact projector onto the training patches reaches an image AUROC of "
+                               "0.560, the learned score 0.520. Neither separates")
+    assert "Of the defect types, hole (0.39) and stain (0.46) lie closer" in sentence
+    assert sentence.endswith("they look more like grass than the good images do.")
+
+
+def test_a_learned_score_ahead_reaches_beyond_its_training_patches():
+    sentence = against_projector("cup", 0.985, 0.665, {"hole": 0.60, "stain": 0.70})
+    assert "The network finds more than the projector" in sentence and "closer" not in sentence
+    # One defect type below one half: the singular.
+    assert "Of the defect types, hole (0.45) lies closer" in against_projector("cup", 0.985, 0.665, {"hole": 0.45, "stain": 0.70})
+
+
+def test_a_projector_ahead_says_a_better_learned_score_could_find_more():
+    assert "a better-learned score could find more" in against_projector("cup", 0.70, 0.95, {"hole": 1.0})
+    # Within MIN_GAP (0.01): about the same.
+    assert against_projector("brick", 0.945, 0.95, {"hole": 1.0}).endswith("finds about what the projector does.")
+    # The learned score poor but the projector not: the projector is ahead, not "neither".
+    assert "Neither" not in against_projector("brick", 0.70, 0.85, {"hole": 1.0})

@@ -64,6 +64,10 @@ def nearest_patch_error(train: torch.Tensor, images: torch.Tensor, patch: int = 
     if min(*train.shape[-2:], *images.shape[-2:]) <= patch // 2:
         raise SrlibError(f"patch {patch} is too large for images of {tuple(train.shape[-2:])} and "
                          f"{tuple(images.shape[-2:])} px: use a patch smaller than twice the smallest side")
+    if train.shape[1] > 1 and (train == train[:, :1]).all() and (images == images[:, :1]).all():
+        # Grey images stored as equal channels: every distance is C times one channel's, so the nearest
+        # patch and the channel-mean error are one channel's, at a C-th of the cost.
+        train, images = train[:, :1], images[:, :1]
     data = _patches(train.float(), patch, train_stride).reshape(-1, train.shape[1] * patch**2)
     norms = data.pow(2).sum(dim=1)
     centre = torch.arange(train.shape[1]) * patch**2 + patch**2 // 2  # the centre pixel of each channel

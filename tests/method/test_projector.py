@@ -79,3 +79,11 @@ def test_bad_settings_are_refused_in_one_line(kwargs, message):
 def test_images_with_other_channels_are_refused():
     with pytest.raises(SrlibError, match=r"same C"):
         nearest_patch_error(torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8))
+
+
+def test_grey_images_stored_as_equal_channels_give_the_one_channel_map():
+    g = torch.Generator().manual_seed(4)
+    train, images = torch.rand(2, 1, 10, 10, generator=g), torch.rand(2, 1, 8, 9, generator=g)
+    grey = nearest_patch_error(train.repeat(1, 3, 1, 1), images.repeat(1, 3, 1, 1), patch=3)
+    torch.testing.assert_close(grey, brute_force(train.repeat(1, 3, 1, 1), images.repeat(1, 3, 1, 1), 3))
+    torch.testing.assert_close(grey, nearest_patch_error(train, images, patch=3))

